@@ -1,0 +1,1 @@
+"""Shared foundation of herald's services: settings, logging, gRPC, storage, time."""

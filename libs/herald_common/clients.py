@@ -1,0 +1,110 @@
+"""Thin clients for calls from one service to another: one place, a deadline on every call."""
+
+from __future__ import annotations
+
+import grpc
+
+from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from herald.delivery.v1 import delivery_pb2_grpc
+from herald.identity.v1 import identity_pb2, identity_pb2_grpc
+from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from herald_common.grpcclient import open_channel
+
+
+class _Client:
+    stub_class: type
+
+    def __init__(self, address: str, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._stub = None
+
+    @property
+    def stub(self):
+        if self._stub is None:
+            self._channel = open_channel(self.address)
+            self._stub = self.stub_class(self._channel)
+        return self._stub
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+
+class IdentityClient(_Client):
+    stub_class = identity_pb2_grpc.IdentityServiceStub
+
+    async def ensure_workspace(self, *, workspace_id: str, name: str, write_key: str) -> identity_pb2.Workspace:
+        request = identity_pb2.EnsureWorkspaceRequest(id=workspace_id, name=name, write_key=write_key)
+        return await self.stub.EnsureWorkspace(request, timeout=self.timeout)
+
+    async def workspace_by_write_key(self, write_key: str) -> identity_pb2.Workspace:
+        request = identity_pb2.GetWorkspaceByWriteKeyRequest(write_key=write_key)
+        return await self.stub.GetWorkspaceByWriteKey(request, timeout=self.timeout)
+
+    async def identify(self, request: identity_pb2.IdentifyRequest) -> identity_pb2.IdentifyResponse:
+        return await self.stub.Identify(request, timeout=self.timeout)
+
+    async def alias(self, request: identity_pb2.AliasRequest) -> identity_pb2.AliasResponse:
+        return await self.stub.Alias(request, timeout=self.timeout)
+
+    async def group(self, request: identity_pb2.GroupRequest) -> identity_pb2.GroupResponse:
+        return await self.stub.Group(request, timeout=self.timeout)
+
+    async def resolve(self, request: identity_pb2.ResolveRequest) -> identity_pb2.ResolveResponse:
+        return await self.stub.Resolve(request, timeout=self.timeout)
+
+    async def get_user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.User:
+        request = identity_pb2.GetUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
+        return await self.stub.GetUser(request, timeout=self.timeout)
+
+    async def delete_user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.DeleteUserResponse:
+        request = identity_pb2.DeleteUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
+        return await self.stub.DeleteUser(request, timeout=self.timeout)
+
+
+class IngestClient(_Client):
+    stub_class = ingest_pb2_grpc.IngestServiceStub
+
+    async def record(self, request: ingest_pb2.RecordRequest) -> ingest_pb2.RecordResponse:
+        return await self.stub.Record(request, timeout=self.timeout)
+
+    async def list_events(self, workspace_id: str, include_hidden: bool) -> ingest_pb2.ListEventsResponse:
+        request = ingest_pb2.ListEventsRequest(workspace_id=workspace_id, include_hidden=include_hidden)
+        return await self.stub.ListEvents(request, timeout=self.timeout)
+
+    async def get_event_definition(self, workspace_id: str, name: str) -> ingest_pb2.EventDefinition:
+        request = ingest_pb2.GetEventDefinitionRequest(workspace_id=workspace_id, name=name)
+        return await self.stub.GetEventDefinition(request, timeout=self.timeout)
+
+    async def define_event(self, workspace_id: str, name: str, description: str = "") -> ingest_pb2.EventDefinition:
+        request = ingest_pb2.DefineEventRequest(workspace_id=workspace_id, name=name, description=description)
+        return await self.stub.DefineEvent(request, timeout=self.timeout)
+
+    async def hide_event(self, workspace_id: str, name: str, hidden: bool = True) -> ingest_pb2.EventDefinition:
+        request = ingest_pb2.HideEventRequest(workspace_id=workspace_id, name=name)
+        method = self.stub.HideEvent if hidden else self.stub.UnhideEvent
+        return await method(request, timeout=self.timeout)
+
+    async def list_user_events(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 100):
+        request = ingest_pb2.ListUserEventsRequest(workspace_id=workspace_id, id=user_or_anonymous_id, limit=limit)
+        return await self.stub.ListUserEvents(request, timeout=self.timeout)
+
+    async def purge_user_events(self, workspace_id: str, profile_ids: list[str]) -> int:
+        request = ingest_pb2.PurgeUserEventsRequest(workspace_id=workspace_id, profile_ids=profile_ids)
+        response = await self.stub.PurgeUserEvents(request, timeout=self.timeout)
+        return response.deleted
+
+
+class CampaignClient(_Client):
+    stub_class = campaign_pb2_grpc.CampaignServiceStub
+
+    async def on_events(self, events) -> campaign_pb2.OnEventsResponse:
+        return await self.stub.OnEvents(campaign_pb2.OnEventsRequest(events=events), timeout=self.timeout)
+
+
+class DeliveryClient(_Client):
+    stub_class = delivery_pb2_grpc.DeliveryServiceStub

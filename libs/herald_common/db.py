@@ -1,0 +1,142 @@
+"""One storage module on SQLModel for every service.
+
+With no configuration a service keeps its tables in its own SQLite file (WAL) under
+HERALD_DATA_DIR; with HERALD_DATABASE_URL (or HERALD_<SERVICE>_DATABASE_URL) it uses
+PostgreSQL, each service in its own schema. Tables change only through each service's
+Alembic migrations (`herald migrate`); a service refuses to start on a schema that is behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from herald_common.errors import FailedPrecondition
+from herald_common.settings import Settings
+
+SERVICES_ROOT = Path(__file__).resolve().parent.parent.parent / "services"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _json_dumps(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+def normalise_url(url: str) -> str:
+    """postgres:// and postgresql:// both mean psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def schema_name(settings: Settings, service: str) -> str:
+    name = f"{settings.database_schema_prefix}{service}"
+    if not _SCHEMA_NAME.match(name):
+        raise ValueError(f"HERALD_DATABASE_SCHEMA_PREFIX: {name!r} is not a valid schema name")
+    return name
+
+
+def sqlite_path(settings: Settings, service: str) -> Path:
+    return Path(settings.data_dir) / f"{service}.db"
+
+
+def create_service_engine(settings: Settings, service: str) -> Engine:
+    url = settings.database_url_for(service)
+    if url is None:
+        path = sqlite_path(settings, service)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            f"sqlite:///{path}",
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_dumps,
+        )
+        synchronous = settings.sqlite_synchronous
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+
+    schema = schema_name(settings, service)
+    engine = create_engine(
+        normalise_url(url),
+        connect_args={"options": f"-csearch_path={schema}"},
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=_json_dumps,
+    )
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    return engine
+
+
+def describe(engine: Engine) -> str:
+    """The engine's URL without its password, for logs and `herald up`."""
+    return make_url(engine.url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A unit of work: commits when the block ends, rolls back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _alembic_config(service: str, engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SERVICES_ROOT / service / "migrations"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision(service: str) -> str | None:
+    script = ScriptDirectory(str(SERVICES_ROOT / service / "migrations"))
+    return script.get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine, service: str, revision: str = "head") -> None:
+    """Applies the service's Alembic migrations up to revision."""
+    with engine.begin() as connection:
+        config = _alembic_config(service, engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def require_current_schema(engine: Engine, service: str) -> None:
+    """Refuses to run on a schema that is behind the code's migrations."""
+    current, head = current_revision(engine), head_revision(service)
+    if current != head:
+        raise FailedPrecondition(
+            f"{service}'s database schema is at {current or 'nothing'} but the code needs {head}: "
+            "run `herald migrate`"
+        )

@@ -1,0 +1,45 @@
+"""Channels to other services: the request id travels in metadata, every call has a deadline."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_status import rpc_status
+from google.rpc import error_details_pb2
+
+from herald_common.errors import FieldError
+from herald_common.grpcserver import CHANNEL_OPTIONS
+from herald_common.logs import REQUEST_ID_HEADER, current_request_id
+
+
+class _RequestIdInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        request_id = current_request_id()
+        if request_id:
+            metadata = list(client_call_details.metadata or ())
+            metadata.append((REQUEST_ID_HEADER, request_id))
+            client_call_details = grpc.aio.ClientCallDetails(
+                client_call_details.method,
+                client_call_details.timeout,
+                metadata,
+                client_call_details.credentials,
+                client_call_details.wait_for_ready,
+            )
+        return await continuation(client_call_details, request)
+
+
+def open_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=[_RequestIdInterceptor()])
+
+
+def field_errors(error: grpc.aio.AioRpcError) -> list[FieldError]:
+    """The per-field reasons of an INVALID_ARGUMENT, when the server sent them."""
+    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
+    found: list[FieldError] = []
+    if status is None:
+        return found
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            found.extend(FieldError(v.field, v.description) for v in bad_request.field_violations)
+    return found

@@ -1,0 +1,59 @@
+"""What every service's main.py shares: start a built server, serve until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from herald_common.grpcserver import mark_serving, serve_until_signalled
+from herald_common.logs import configure_logging, get_logger
+from herald_common.settings import Settings, load_settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class RunningService:
+    name: str
+    server: grpc.aio.Server
+    port: int
+    health: Any
+    service_names: list[str]
+    closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.server.start()
+        await mark_serving(self.health, self.service_names)
+        log.info("service_listening", service=self.name, port=self.port)
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self.server.stop(grace)
+        await self.close()
+
+
+def run(name: str, build: Callable[[Settings], Awaitable[RunningService]]) -> None:
+    """The body of `python -m herald_services.<name>.main`."""
+    settings = load_settings()
+    configure_logging(name, settings.log_level)
+
+    async def serve() -> None:
+        service = await build(settings)
+        await service.start()
+        await serve_until_signalled(service.server, service.health, on_stop=service.close)
+
+    try:
+        import uvloop
+
+        uvloop.run(serve())
+    except ImportError:
+        asyncio.run(serve())

@@ -1,0 +1,256 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from herald.ingest.v1 import ingest_pb2 as _ingest_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Campaign(_message.Message):
+    __slots__ = ("id", "workspace_id", "name", "status", "version", "trigger_event", "source_yaml", "created_at", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_EVENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    workspace_id: str
+    name: str
+    status: str
+    version: int
+    trigger_event: str
+    source_yaml: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., version: _Optional[int] = ..., trigger_event: _Optional[str] = ..., source_yaml: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ApplyCampaignRequest(_message.Message):
+    __slots__ = ("workspace_id", "source_yaml", "file_name")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    source_yaml: str
+    file_name: str
+    def __init__(self, workspace_id: _Optional[str] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class ApplyCampaignResponse(_message.Message):
+    __slots__ = ("campaign", "created", "changed")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    created: bool
+    changed: bool
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., created: _Optional[bool] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class GetCampaignRequest(_message.Message):
+    __slots__ = ("workspace_id", "name")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
+
+class ListCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns",)
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[Campaign]
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[Campaign, _Mapping]]] = ...) -> None: ...
+
+class SetCampaignStatusRequest(_message.Message):
+    __slots__ = ("workspace_id", "name")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class GetCampaignStatsRequest(_message.Message):
+    __slots__ = ("workspace_id", "name")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class GoalStats(_message.Message):
+    __slots__ = ("name", "primary", "conversions", "rate")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    primary: bool
+    conversions: int
+    rate: float
+    def __init__(self, name: _Optional[str] = ..., primary: _Optional[bool] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class CampaignStats(_message.Message):
+    __slots__ = ("name", "status", "triggered", "scheduled", "sent", "failed", "suppressed", "suppressed_by_reason", "goals")
+    class SuppressedByReasonEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_BY_REASON_FIELD_NUMBER: _ClassVar[int]
+    GOALS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    status: str
+    triggered: int
+    scheduled: int
+    sent: int
+    failed: int
+    suppressed: int
+    suppressed_by_reason: _containers.ScalarMap[str, int]
+    goals: _containers.RepeatedCompositeFieldContainer[GoalStats]
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., triggered: _Optional[int] = ..., scheduled: _Optional[int] = ..., sent: _Optional[int] = ..., failed: _Optional[int] = ..., suppressed: _Optional[int] = ..., suppressed_by_reason: _Optional[_Mapping[str, int]] = ..., goals: _Optional[_Iterable[_Union[GoalStats, _Mapping]]] = ...) -> None: ...
+
+class OnEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_ingest_pb2.Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[_ingest_pb2.Event, _Mapping]]] = ...) -> None: ...
+
+class OnEventsResponse(_message.Message):
+    __slots__ = ("accepted",)
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    def __init__(self, accepted: _Optional[int] = ...) -> None: ...
+
+class ConfirmRequest(_message.Message):
+    __slots__ = ("send_id",)
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    send_id: str
+    def __init__(self, send_id: _Optional[str] = ...) -> None: ...
+
+class Address(_message.Message):
+    __slots__ = ("kind", "value")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    value: str
+    def __init__(self, kind: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class RenderedMessage(_message.Message):
+    __slots__ = ("channel", "subject", "body", "html", "title", "data_json", "url")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    HTML_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    subject: str
+    body: str
+    html: str
+    title: str
+    data_json: bytes
+    url: str
+    def __init__(self, channel: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., html: _Optional[str] = ..., title: _Optional[str] = ..., data_json: _Optional[bytes] = ..., url: _Optional[str] = ...) -> None: ...
+
+class ConfirmResponse(_message.Message):
+    __slots__ = ("go", "suppress_reason", "message", "addresses")
+    GO_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESS_REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    go: bool
+    suppress_reason: str
+    message: RenderedMessage
+    addresses: _containers.RepeatedCompositeFieldContainer[Address]
+    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ...) -> None: ...
+
+class MarkSentRequest(_message.Message):
+    __slots__ = ("send_id", "sent_at", "failed", "outcome")
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    send_id: str
+    sent_at: _timestamp_pb2.Timestamp
+    failed: bool
+    outcome: str
+    def __init__(self, send_id: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed: _Optional[bool] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class MarkSentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSendsRequest(_message.Message):
+    __slots__ = ("workspace_id", "campaign", "user_id", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    campaign: str
+    user_id: str
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., campaign: _Optional[str] = ..., user_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class SendSummary(_message.Message):
+    __slots__ = ("id", "campaign", "user_id", "channel", "status", "due_at", "sent_at", "outcome")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    campaign: str
+    user_id: str
+    channel: str
+    status: str
+    due_at: _timestamp_pb2.Timestamp
+    sent_at: _timestamp_pb2.Timestamp
+    outcome: str
+    def __init__(self, id: _Optional[str] = ..., campaign: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., status: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class ListSendsResponse(_message.Message):
+    __slots__ = ("sends",)
+    SENDS_FIELD_NUMBER: _ClassVar[int]
+    sends: _containers.RepeatedCompositeFieldContainer[SendSummary]
+    def __init__(self, sends: _Optional[_Iterable[_Union[SendSummary, _Mapping]]] = ...) -> None: ...
+
+class UnsubscribeRequest(_message.Message):
+    __slots__ = ("workspace_id", "id", "campaign", "resubscribe")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    RESUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    id: str
+    campaign: str
+    resubscribe: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., campaign: _Optional[str] = ..., resubscribe: _Optional[bool] = ...) -> None: ...
+
+class UnsubscribeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,1 @@
+"""herald's services, one package each: identity, ingest, gateway (campaign and delivery follow)."""

@@ -1,0 +1,1 @@
+"""identity: users, anonymous ids and aliases, attributes, devices; the Segment trait mapping."""

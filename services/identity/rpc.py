@@ -1,0 +1,183 @@
+"""identity's servicer: proto <-> domain, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from herald.identity.v1 import identity_pb2, identity_pb2_grpc
+from herald_common.aio import BlockingRunner
+from herald_common.clients import IngestClient
+from herald_common.clock import Clock
+from herald_common.db import session_scope
+from herald_common.errors import FieldError, InvalidArgument
+from herald_common.protoconv import json_bytes, json_object, set_timestamp, to_datetime
+from herald_services.identity import handlers
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        runner: BlockingRunner,
+        clock: Clock,
+        default_region: str,
+        ingest: Callable[[], IngestClient | None],
+    ) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.clock = clock
+        self.default_region = default_region
+        self.ingest = ingest
+
+    async def _unit_of_work(self, handler, **kwargs):
+        def work():
+            with session_scope(self.engine) as session:
+                return handler(session, **kwargs)
+
+        return await self.runner.run(work)
+
+    async def EnsureWorkspace(self, request, context):
+        workspace = await self._unit_of_work(
+            handlers.ensure_workspace,
+            workspace_id=request.id,
+            name=request.name,
+            write_key=request.write_key,
+            now=self.clock.now(),
+        )
+        return identity_pb2.Workspace(id=workspace.id, name=workspace.name, write_key=workspace.write_key)
+
+    async def GetWorkspaceByWriteKey(self, request, context):
+        workspace = await self._unit_of_work(handlers.workspace_by_write_key, write_key=request.write_key)
+        return identity_pb2.Workspace(id=workspace.id, name=workspace.name, write_key=workspace.write_key)
+
+    async def Identify(self, request, context):
+        now = self.clock.now()
+        calls, errors = [], []
+        for index, call in enumerate(request.calls):
+            try:
+                traits = json_object(call.traits_json, "traits")
+                ctx = json_object(call.context_json, "context")
+            except ValueError as error:
+                errors.append(FieldError(f"calls[{index}]", str(error)))
+                continue
+            calls.append(
+                handlers.IdentifyCommand(
+                    user_id=call.user_id or None,
+                    anonymous_id=call.anonymous_id or None,
+                    traits=traits,
+                    context=ctx,
+                    timestamp=to_datetime(call.timestamp, now),
+                    message_id=call.message_id,
+                )
+            )
+        if errors:
+            raise InvalidArgument(errors=errors)
+        outcomes = await self._unit_of_work(
+            handlers.identify,
+            workspace_id=request.workspace_id,
+            calls=calls,
+            default_region=self.default_region,
+            now=now,
+        )
+        return identity_pb2.IdentifyResponse(
+            results=[
+                identity_pb2.IdentifyResult(
+                    profile_id=o.profile_id,
+                    rejected=[identity_pb2.FieldRejection(field=r.field, reason=r.reason) for r in o.rejected],
+                )
+                for o in outcomes
+            ]
+        )
+
+    async def Alias(self, request, context):
+        now = self.clock.now()
+        calls = [
+            handlers.AliasCommand(previous_id=c.previous_id, user_id=c.user_id, timestamp=to_datetime(c.timestamp, now))
+            for c in request.calls
+        ]
+        profile_ids = await self._unit_of_work(handlers.alias, workspace_id=request.workspace_id, calls=calls, now=now)
+        return identity_pb2.AliasResponse(results=[identity_pb2.AliasResult(profile_id=p) for p in profile_ids])
+
+    async def Group(self, request, context):
+        now = self.clock.now()
+        calls = []
+        for index, c in enumerate(request.calls):
+            try:
+                traits = json_object(c.traits_json, f"calls[{index}].traits")
+            except ValueError as error:
+                raise InvalidArgument(errors=[FieldError(f"calls[{index}].traits", str(error))]) from None
+            calls.append(
+                handlers.GroupCommand(
+                    group_id=c.group_id,
+                    user_id=c.user_id or None,
+                    anonymous_id=c.anonymous_id or None,
+                    traits=traits,
+                    timestamp=to_datetime(c.timestamp, now),
+                )
+            )
+        await self._unit_of_work(handlers.group, workspace_id=request.workspace_id, calls=calls, now=now)
+        return identity_pb2.GroupResponse()
+
+    async def Resolve(self, request, context):
+        refs = [handlers.UserRef(r.user_id or None, r.anonymous_id or None) for r in request.refs]
+
+        def work(session, **kwargs):
+            profiles = handlers.resolve(session, **kwargs)
+            return [(p.id, p.user_id or "") if p is not None else ("", "") for p in profiles]
+
+        resolved = await self._unit_of_work(
+            work,
+            workspace_id=request.workspace_id,
+            refs=refs,
+            create_missing=request.create_missing,
+            now=self.clock.now(),
+        )
+        return identity_pb2.ResolveResponse(
+            users=[identity_pb2.ResolvedUser(profile_id=p, user_id=u) for p, u in resolved]
+        )
+
+    async def GetUser(self, request, context):
+        view = await self._unit_of_work(
+            handlers.get_user,
+            workspace_id=request.workspace_id,
+            some_id=request.id,
+            profile_id=request.profile_id,
+        )
+        return user_message(view)
+
+    async def DeleteUser(self, request, context):
+        profile_ids = await self._unit_of_work(
+            handlers.profile_ids_for_deletion, workspace_id=request.workspace_id, some_id=request.id
+        )
+        # Events first: if ingest cannot be reached the profile stays, and a retry finishes the job.
+        ingest = self.ingest()
+        events_deleted = await ingest.purge_user_events(request.workspace_id, profile_ids) if ingest else 0
+        await self._unit_of_work(handlers.delete_profiles, workspace_id=request.workspace_id, profile_ids=profile_ids)
+        return identity_pb2.DeleteUserResponse(profile_ids=profile_ids, events_deleted=events_deleted)
+
+    async def RemoveDevice(self, request, context):
+        removed = await self._unit_of_work(
+            handlers.remove_device, workspace_id=request.workspace_id, kind=request.kind, token=request.token
+        )
+        return identity_pb2.RemoveDeviceResponse(removed=removed)
+
+
+def user_message(view: handlers.UserView) -> identity_pb2.User:
+    profile = view.profile
+    message = identity_pb2.User(
+        profile_id=profile.id,
+        user_id=profile.user_id or "",
+        anonymous_ids=view.anonymous_ids,
+        attributes_json=json_bytes(profile.attributes),
+        merged_profile_ids=view.merged_profile_ids,
+        group_ids=view.group_ids,
+    )
+    for device in view.devices:
+        item = message.devices.add(kind=device.kind, token=device.token)
+        set_timestamp(item.last_seen, device.last_seen)
+    set_timestamp(message.created_at, profile.created_at)
+    set_timestamp(message.updated_at, profile.updated_at)
+    return message
