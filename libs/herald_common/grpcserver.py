@@ -76,6 +76,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     trailing = _status_details(error) if isinstance(error, InvalidArgument) else ()
                     log.info("rpc_refused", code=error.code_name, reason=error.message)
                     await context.abort(STATUS_CODES[error.code_name], error.message, trailing)
+                except grpc.aio.AioRpcError as error:
+                    # A call this service made to another one failed: pass its code on, so a
+                    # caller sees UNAVAILABLE (retry later) rather than INTERNAL.
+                    log.warning("downstream_call_failed", code=error.code().name, details=error.details())
+                    await context.abort(error.code(), f"a downstream call failed: {error.details()}")
                 except asyncio.CancelledError:
                     raise
                 except Exception:

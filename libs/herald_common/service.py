@@ -24,10 +24,15 @@ class RunningService:
     health: Any
     service_names: list[str]
     closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+    # Background work that begins once the server answers (e.g. ingest's outbox dispatcher).
+    starters: list[Callable[[], None]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     async def start(self) -> None:
         await self.server.start()
         await mark_serving(self.health, self.service_names)
+        for starter in self.starters:
+            starter()
         log.info("service_listening", service=self.name, port=self.port)
 
     async def close(self) -> None:

@@ -1,0 +1,112 @@
+"""Pure rules of ingest: Segment event naming, Segment's timestamp arithmetic, property sets.
+
+Imports neither grpc nor sqlmodel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+TRACK_PREFIX = "[Segment] "
+PAGE_PREFIX = "[Segment Page] "
+SCREEN_PREFIX = "[Segment Screen] "
+KINDS = ("track", "page", "screen")
+# analytics.js and some wrappers send these when a value was never set.
+_UNSET_TEXT = {"", "undefined", "null"}
+CATALOGUE_DAYS = 30
+MAX_NAME_LENGTH = 500
+
+
+class EventRefused(ValueError):
+    """An event that cannot be kept, with the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text in _UNSET_TEXT else text
+
+
+def event_name(kind: str, event: str, properties: dict[str, Any], context: dict[str, Any]) -> str:
+    """'[Segment] <event>' for track, '[Segment Page] <name or url>', '[Segment Screen] <name>'."""
+    if kind == "track":
+        name = _text(event)
+        if name is None:
+            raise EventRefused("event", "a track call needs an event name")
+        return _limit(TRACK_PREFIX + name)
+    if kind == "page":
+        page_context = context.get("page") if isinstance(context.get("page"), dict) else {}
+        name = _text(event) or _text(properties.get("name")) or _text(properties.get("url")) or _text(page_context.get("url"))
+        if name is None:
+            raise EventRefused("name", "a page call needs a name or a properties.url")
+        return _limit(PAGE_PREFIX + name)
+    if kind == "screen":
+        name = _text(event) or _text(properties.get("name"))
+        if name is None:
+            raise EventRefused("name", "a screen call needs a name")
+        return _limit(SCREEN_PREFIX + name)
+    raise EventRefused("type", f"{kind!r} is not one of track, page, screen")
+
+
+def _limit(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise EventRefused("event", f"the event name is longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def parse_time(value: str, field: str) -> datetime | None:
+    """An ISO 8601 time as Segment's libraries send it; naive times are taken as UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise EventRefused(field, f"{value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def event_time(*, timestamp: str, sent_at: str, original_timestamp: str, received_at: datetime) -> datetime:
+    """Segment's rule: an explicit timestamp is kept; otherwise the client's clock skew is
+    corrected: receivedAt - (sentAt - originalTimestamp)."""
+    explicit = parse_time(timestamp, "timestamp")
+    if explicit is not None:
+        return explicit
+    original = parse_time(original_timestamp, "originalTimestamp")
+    sent = parse_time(sent_at, "sentAt")
+    if original is not None and sent is not None:
+        return received_at - (sent - original)
+    if original is not None:
+        return original
+    return received_at
+
+
+def property_set(properties: dict[str, Any]) -> tuple[str, ...]:
+    """The sorted top-level property names: one 'definition' of an event."""
+    return tuple(sorted(properties))
+
+
+def hour_bucket(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class CatalogueWindow:
+    """The two windows the catalogue counts over, in hour buckets."""
+
+    since_30d: datetime
+    since_24h: datetime
+
+    @classmethod
+    def at(cls, now: datetime) -> CatalogueWindow:
+        current = hour_bucket(now)
+        return cls(since_30d=current - timedelta(days=CATALOGUE_DAYS) + timedelta(hours=1), since_24h=current - timedelta(hours=23))

@@ -1,0 +1,345 @@
+"""ingest's use cases: plain functions taking a command and a unit of work (a connection)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import Connection, and_, delete, func, select
+
+from herald_common.errors import FieldError, InvalidArgument, NotFound
+from herald_services.ingest import store
+from herald_services.ingest.domain import CATALOGUE_DAYS, CatalogueWindow, EventRefused, event_name, event_time, hour_bucket, property_set
+from herald_services.ingest.store import EVENT, EVENT_COUNT, EVENT_NAME, OUTBOX, PROPERTY_SET
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    message_id: str
+    type: str
+    event: str
+    user_id: str
+    anonymous_id: str
+    properties_json: bytes
+    context_json: bytes
+    timestamp: str
+    sent_at: str
+    original_timestamp: str
+    received_at: datetime
+
+
+@dataclass
+class PreparedEvent:
+    """An incoming event named and timed, ready to be kept once its user is resolved."""
+
+    index: int
+    message_id: str
+    type: str
+    name: str
+    user_id: str
+    anonymous_id: str
+    properties: dict[str, Any]
+    properties_json: str
+    context_json: str
+    timestamp: datetime
+    received_at: datetime
+    profile_id: str = ""
+
+
+@dataclass
+class RecordOutcome:
+    recorded: dict[int, int] = field(default_factory=dict)  # batch index -> event id
+    duplicates: set[int] = field(default_factory=set)
+    rejected: dict[int, str] = field(default_factory=dict)  # batch index -> reason
+
+
+def prepare(events: list[IncomingEvent]) -> tuple[list[PreparedEvent], dict[int, str]]:
+    """Names and times each event (pure); an event that cannot be kept is refused alone."""
+    prepared, rejected = [], {}
+    for index, incoming in enumerate(events):
+        try:
+            if not incoming.user_id and not incoming.anonymous_id:
+                raise EventRefused("userId", "an event needs a userId or an anonymousId")
+            if not incoming.message_id:
+                raise EventRefused("messageId", "is required")
+            properties = _object(incoming.properties_json, "properties")
+            context = _object(incoming.context_json, "context")
+            name = event_name(incoming.type, incoming.event, properties, context)
+            when = event_time(
+                timestamp=incoming.timestamp,
+                sent_at=incoming.sent_at,
+                original_timestamp=incoming.original_timestamp,
+                received_at=incoming.received_at,
+            )
+        except EventRefused as refusal:
+            rejected[index] = str(refusal)
+            continue
+        prepared.append(
+            PreparedEvent(
+                index=index,
+                message_id=incoming.message_id,
+                type=incoming.type,
+                name=name,
+                user_id=incoming.user_id,
+                anonymous_id=incoming.anonymous_id,
+                properties=properties,
+                properties_json=(incoming.properties_json or b"{}").decode(),
+                context_json=(incoming.context_json or b"{}").decode(),
+                timestamp=when,
+                received_at=incoming.received_at,
+            )
+        )
+    return prepared, rejected
+
+
+def _object(raw: bytes, field_name: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise EventRefused(field_name, f"is not JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise EventRefused(field_name, "must be a JSON object")
+    return value
+
+
+def record(connection: Connection, *, workspace_id: str, events: list[PreparedEvent]) -> tuple[dict[int, int], set[int]]:
+    """Keeps events whose message id is new, bumps the catalogue and queues them for campaign.
+
+    Returns ({batch index: event id} of recorded events, batch indexes of duplicates).
+    """
+    if not events:
+        return {}, set()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "message_id": e.message_id,
+            "type": e.type,
+            "name": e.name,
+            "profile_id": e.profile_id,
+            "user_id": e.user_id or None,
+            "anonymous_id": e.anonymous_id or None,
+            "properties": e.properties_json,
+            "context": e.context_json,
+            "timestamp": e.timestamp,
+            "received_at": e.received_at,
+        }
+        for e in events
+    ]
+    inserted = store.insert_new_events(connection, rows)
+    recorded: dict[int, int] = {}
+    duplicates: set[int] = set()
+    kept: list[PreparedEvent] = []
+    for event in events:
+        event_id = inserted.pop(event.message_id, None)
+        if event_id is None:
+            duplicates.add(event.index)
+        else:
+            recorded[event.index] = event_id
+            kept.append(event)
+    if kept:
+        _bump_catalogue(connection, workspace_id, kept)
+        store.add_to_outbox(
+            connection, [{"event_id": recorded[e.index], "profile_id": e.profile_id} for e in kept]
+        )
+    return recorded, duplicates
+
+
+def _bump_catalogue(connection: Connection, workspace_id: str, events: list[PreparedEvent]) -> None:
+    last_seen: dict[str, datetime] = {}
+    counts: Counter[tuple[str, datetime]] = Counter()
+    sets: dict[tuple[str, tuple[str, ...]], list] = {}
+    for event in events:
+        seen = event.received_at
+        if event.name not in last_seen or seen > last_seen[event.name]:
+            last_seen[event.name] = seen
+        counts[(event.name, hour_bucket(seen))] += 1
+        key = (event.name, property_set(event.properties))
+        entry = sets.get(key)
+        if entry is None:
+            sets[key] = [1, seen, seen]
+        else:
+            entry[0] += 1
+            entry[2] = max(entry[2], seen)
+    store.bump_catalogue(
+        connection,
+        names=[
+            {"workspace_id": workspace_id, "name": name, "hidden": False, "defined_by_hand": False,
+             "description": "", "first_seen": seen, "last_seen": seen}
+            for name, seen in last_seen.items()
+        ],
+        counts=[
+            {"workspace_id": workspace_id, "name": name, "hour": hour, "count": count}
+            for (name, hour), count in counts.items()
+        ],
+        sets=[
+            {"workspace_id": workspace_id, "name": name, "properties": orjson.dumps(list(props)).decode(),
+             "count": count, "first_seen": first, "last_seen": last}
+            for (name, props), (count, first, last) in sets.items()
+        ],
+    )
+
+
+# ---- the catalogue ------------------------------------------------------------------------
+
+
+@dataclass
+class PropertySetView:
+    properties: list[str]
+    count: int
+    last_seen: datetime | None
+
+
+@dataclass
+class EventDefinitionView:
+    name: str
+    definitions: int
+    times_seen: int
+    seen_last_24h: int
+    last_seen: datetime | None
+    hidden: bool
+    defined_by_hand: bool
+    description: str
+    property_sets: list[PropertySetView] = field(default_factory=list)
+
+
+def list_events(connection: Connection, *, workspace_id: str, include_hidden: bool, now: datetime) -> list[EventDefinitionView]:
+    """The catalogue of the last 30 days: names seen since then, and names defined by hand."""
+    window = CatalogueWindow.at(now)
+    conditions = [EVENT_NAME.c.workspace_id == workspace_id]
+    if not include_hidden:
+        conditions.append(EVENT_NAME.c.hidden.is_(False))
+    names = connection.execute(select(EVENT_NAME).where(*conditions).order_by(EVENT_NAME.c.name)).all()
+    counts = _counts(connection, workspace_id, window)
+    definitions = _definitions(connection, workspace_id, now - timedelta(days=CATALOGUE_DAYS))
+    views = []
+    for row in names:
+        times_seen, last_24h = counts.get(row.name, (0, 0))
+        if not row.defined_by_hand and times_seen == 0:
+            continue
+        views.append(
+            EventDefinitionView(
+                name=row.name,
+                definitions=definitions.get(row.name, 0),
+                times_seen=times_seen,
+                seen_last_24h=last_24h,
+                last_seen=row.last_seen,
+                hidden=row.hidden,
+                defined_by_hand=row.defined_by_hand,
+                description=row.description,
+            )
+        )
+    return views
+
+
+def _counts(connection: Connection, workspace_id: str, window: CatalogueWindow, name: str | None = None) -> dict[str, tuple[int, int]]:
+    last_24h = func.sum(EVENT_COUNT.c["count"]).filter(EVENT_COUNT.c.hour >= window.since_24h)
+    statement = (
+        select(EVENT_COUNT.c.name, func.sum(EVENT_COUNT.c["count"]), last_24h)
+        .where(EVENT_COUNT.c.workspace_id == workspace_id, EVENT_COUNT.c.hour >= window.since_30d)
+        .group_by(EVENT_COUNT.c.name)
+    )
+    if name is not None:
+        statement = statement.where(EVENT_COUNT.c.name == name)
+    return {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in connection.execute(statement)}
+
+
+def _definitions(connection: Connection, workspace_id: str, since: datetime) -> dict[str, int]:
+    statement = (
+        select(PROPERTY_SET.c.name, func.count())
+        .where(PROPERTY_SET.c.workspace_id == workspace_id, PROPERTY_SET.c.last_seen >= since)
+        .group_by(PROPERTY_SET.c.name)
+    )
+    return {name: count for name, count in connection.execute(statement)}
+
+
+def get_event_definition(connection: Connection, *, workspace_id: str, name: str, now: datetime) -> EventDefinitionView:
+    row = connection.execute(
+        select(EVENT_NAME).where(EVENT_NAME.c.workspace_id == workspace_id, EVENT_NAME.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"no event named {name!r} in workspace {workspace_id!r}")
+    since = now - timedelta(days=CATALOGUE_DAYS)
+    times_seen, last_24h = _counts(connection, workspace_id, CatalogueWindow.at(now), name).get(name, (0, 0))
+    sets = connection.execute(
+        select(PROPERTY_SET)
+        .where(PROPERTY_SET.c.workspace_id == workspace_id, PROPERTY_SET.c.name == name, PROPERTY_SET.c.last_seen >= since)
+        .order_by(PROPERTY_SET.c["count"].desc(), PROPERTY_SET.c.properties)
+    ).all()
+    return EventDefinitionView(
+        name=row.name,
+        definitions=len(sets),
+        times_seen=times_seen,
+        seen_last_24h=last_24h,
+        last_seen=row.last_seen,
+        hidden=row.hidden,
+        defined_by_hand=row.defined_by_hand,
+        description=row.description,
+        property_sets=[PropertySetView(orjson.loads(s.properties), s.count, s.last_seen) for s in sets],
+    )
+
+
+def define_event(connection: Connection, *, workspace_id: str, name: str, description: str, now: datetime) -> EventDefinitionView:
+    name = name.strip()
+    errors = []
+    if not workspace_id:
+        errors.append(FieldError("workspace_id", "is required"))
+    if not name:
+        errors.append(FieldError("name", "is required"))
+    elif len(name) > 500:
+        errors.append(FieldError("name", "is longer than 500 characters"))
+    if errors:
+        raise InvalidArgument(errors=errors)
+    statement = store._insert(connection, EVENT_NAME)
+    set_ = {"defined_by_hand": True}
+    if description:
+        set_["description"] = description
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["workspace_id", "name"], set_=set_),
+        [{"workspace_id": workspace_id, "name": name, "hidden": False, "defined_by_hand": True, "description": description}],
+    )
+    log.info("event_defined", name=name)
+    return get_event_definition(connection, workspace_id=workspace_id, name=name, now=now)
+
+
+def set_hidden(connection: Connection, *, workspace_id: str, name: str, hidden: bool, now: datetime) -> EventDefinitionView:
+    result = connection.execute(
+        EVENT_NAME.update()
+        .where(EVENT_NAME.c.workspace_id == workspace_id, EVENT_NAME.c.name == name)
+        .values(hidden=hidden)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"no event named {name!r} in workspace {workspace_id!r}")
+    log.info("event_hidden" if hidden else "event_unhidden", name=name)
+    return get_event_definition(connection, workspace_id=workspace_id, name=name, now=now)
+
+
+# ---- a user's events --------------------------------------------------------------------
+
+
+def user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str], limit: int) -> list[Any]:
+    statement = (
+        select(EVENT)
+        .where(EVENT.c.workspace_id == workspace_id, EVENT.c.profile_id.in_(profile_ids))
+        .order_by(EVENT.c.timestamp.desc(), EVENT.c.id.desc())
+        .limit(limit)
+    )
+    return connection.execute(statement).all()
+
+
+def purge_user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str]) -> int:
+    if not profile_ids:
+        return 0
+    connection.execute(delete(OUTBOX).where(OUTBOX.c.profile_id.in_(profile_ids)))
+    result = connection.execute(
+        delete(EVENT).where(and_(EVENT.c.workspace_id == workspace_id, EVENT.c.profile_id.in_(profile_ids)))
+    )
+    log.info("user_events_purged", profile_ids=profile_ids, deleted=result.rowcount)
+    return result.rowcount

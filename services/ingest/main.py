@@ -1,0 +1,52 @@
+"""ingest's wiring: settings, engine, outbox dispatcher, servicer, server.
+
+Run: python -m herald_services.ingest.main
+"""
+
+from __future__ import annotations
+
+from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from herald_common.aio import runner_for
+from herald_common.clients import CampaignClient, IdentityClient
+from herald_common.clock import Clock, SystemClock
+from herald_common.db import create_service_engine, require_current_schema
+from herald_common.grpcserver import Registration, create_server
+from herald_common.service import RunningService, run
+from herald_common.settings import Settings
+from herald_services.ingest.outbox import OutboxDispatcher
+from herald_services.ingest.rpc import IngestServicer
+
+SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+
+
+async def build(settings: Settings, *, address: str | None = None, clock: Clock | None = None) -> RunningService:
+    engine = create_service_engine(settings, "ingest")
+    require_current_schema(engine, "ingest")
+    runner = runner_for(engine, "ingest-db")
+    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
+    campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
+    dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
+    servicer = IngestServicer(
+        engine=engine, runner=runner, clock=clock or SystemClock(), identity=identity, on_recorded=dispatcher.wake
+    )
+    registration = Registration(ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicer, SERVICE_NAME)
+    server, port, health = create_server(address or settings.ingest_address, [registration])
+    service = RunningService(
+        "ingest",
+        server,
+        port,
+        health,
+        [SERVICE_NAME],
+        closers=[identity.close, campaign.close, runner.shutdown, engine.dispose, dispatcher.stop],
+        starters=[dispatcher.start],
+        extras={"dispatcher": dispatcher},
+    )
+    return service
+
+
+def main() -> None:
+    run("ingest", build)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""ingest's servicer: proto <-> domain, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from herald.identity.v1 import identity_pb2
+from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from herald_common.aio import BlockingRunner
+from herald_common.clients import IdentityClient
+from herald_common.clock import Clock
+from herald_common.errors import FieldError, InvalidArgument
+from herald_common.protoconv import set_timestamp, to_datetime
+from herald_services.ingest import handlers
+from herald_services.ingest.outbox import event_message
+
+Outcome = ingest_pb2.RecordResult.Outcome
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        runner: BlockingRunner,
+        clock: Clock,
+        identity: IdentityClient,
+        on_recorded: Callable[[], None],
+    ) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.clock = clock
+        self.identity = identity
+        self.on_recorded = on_recorded
+
+    async def _read(self, handler, **kwargs):
+        def work():
+            with self.engine.connect() as connection:
+                return handler(connection, **kwargs)
+
+        return await self.runner.run(work)
+
+    async def _write(self, handler, **kwargs):
+        def work():
+            with self.engine.begin() as connection:
+                return handler(connection, **kwargs)
+
+        return await self.runner.run(work)
+
+    async def Record(self, request, context):
+        _require(workspace_id=request.workspace_id)
+        now = self.clock.now()
+        incoming = [
+            handlers.IncomingEvent(
+                message_id=e.message_id,
+                type=e.type,
+                event=e.event,
+                user_id=e.user_id,
+                anonymous_id=e.anonymous_id,
+                properties_json=e.properties_json,
+                context_json=e.context_json,
+                timestamp=e.timestamp,
+                sent_at=e.sent_at,
+                original_timestamp=e.original_timestamp,
+                received_at=to_datetime(e.received_at, now),
+            )
+            for e in request.events
+        ]
+        prepared, rejected = handlers.prepare(incoming)
+        recorded, duplicates = {}, set()
+        if prepared:
+            resolved = await self.identity.resolve(
+                identity_pb2.ResolveRequest(
+                    workspace_id=request.workspace_id,
+                    refs=[identity_pb2.UserRef(user_id=e.user_id, anonymous_id=e.anonymous_id) for e in prepared],
+                    create_missing=True,
+                )
+            )
+            for event, user in zip(prepared, resolved.users):
+                event.profile_id = user.profile_id
+                # The profile's own user id wins: an anonymous id already joined to a user
+                # records the event under that user.
+                event.user_id = user.user_id or event.user_id
+            recorded, duplicates = await self._write(handlers.record, workspace_id=request.workspace_id, events=prepared)
+            if recorded:
+                self.on_recorded()
+        results = []
+        for index in range(len(request.events)):
+            if index in recorded:
+                results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_RECORDED, event_id=str(recorded[index])))
+            elif index in duplicates:
+                results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_DUPLICATE))
+            else:
+                results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_REJECTED, reason=rejected.get(index, "")))
+        return ingest_pb2.RecordResponse(results=results)
+
+    async def ListEvents(self, request, context):
+        _require(workspace_id=request.workspace_id)
+        views = await self._read(
+            handlers.list_events, workspace_id=request.workspace_id, include_hidden=request.include_hidden, now=self.clock.now()
+        )
+        return ingest_pb2.ListEventsResponse(events=[definition_message(v) for v in views])
+
+    async def GetEventDefinition(self, request, context):
+        _require(workspace_id=request.workspace_id, name=request.name)
+        view = await self._read(handlers.get_event_definition, workspace_id=request.workspace_id, name=request.name, now=self.clock.now())
+        return definition_message(view)
+
+    async def DefineEvent(self, request, context):
+        view = await self._write(
+            handlers.define_event,
+            workspace_id=request.workspace_id,
+            name=request.name,
+            description=request.description,
+            now=self.clock.now(),
+        )
+        return definition_message(view)
+
+    async def HideEvent(self, request, context):
+        return await self._set_hidden(request, True)
+
+    async def UnhideEvent(self, request, context):
+        return await self._set_hidden(request, False)
+
+    async def _set_hidden(self, request, hidden: bool):
+        _require(workspace_id=request.workspace_id, name=request.name)
+        view = await self._write(
+            handlers.set_hidden, workspace_id=request.workspace_id, name=request.name, hidden=hidden, now=self.clock.now()
+        )
+        return definition_message(view)
+
+    async def ListUserEvents(self, request, context):
+        _require(workspace_id=request.workspace_id, id=request.id)
+        user = await self.identity.get_user(request.workspace_id, request.id)
+        rows = await self._read(
+            handlers.user_events,
+            workspace_id=request.workspace_id,
+            profile_ids=[user.profile_id, *user.merged_profile_ids],
+            limit=request.limit or 100,
+        )
+        return ingest_pb2.ListUserEventsResponse(events=[event_message(row) for row in rows])
+
+    async def PurgeUserEvents(self, request, context):
+        _require(workspace_id=request.workspace_id)
+        deleted = await self._write(
+            handlers.purge_user_events, workspace_id=request.workspace_id, profile_ids=list(request.profile_ids)
+        )
+        return ingest_pb2.PurgeUserEventsResponse(deleted=deleted)
+
+
+def _require(**fields: str) -> None:
+    missing = [FieldError(name, "is required") for name, value in fields.items() if not value]
+    if missing:
+        raise InvalidArgument(errors=missing)
+
+
+def _maybe(target, value: datetime | None) -> None:
+    if value is not None:
+        set_timestamp(target, value)
+
+
+def definition_message(view: handlers.EventDefinitionView) -> ingest_pb2.EventDefinition:
+    message = ingest_pb2.EventDefinition(
+        name=view.name,
+        definitions=view.definitions,
+        times_seen=view.times_seen,
+        seen_last_24h=view.seen_last_24h,
+        hidden=view.hidden,
+        defined_by_hand=view.defined_by_hand,
+        description=view.description,
+    )
+    _maybe(message.last_seen, view.last_seen)
+    for item in view.property_sets:
+        entry = message.property_sets.add(properties=item.properties, count=item.count)
+        _maybe(entry.last_seen, item.last_seen)
+    return message
