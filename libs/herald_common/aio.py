@@ -33,3 +33,58 @@ class BlockingRunner:
 def runner_for(engine, name: str) -> BlockingRunner:
     workers = 1 if engine.dialect.name == "sqlite" else 8
     return BlockingRunner(workers, name)
+
+
+class GroupCommit:
+    """Coalesces concurrent requests into one database transaction.
+
+    While one transaction runs, new submissions wait and then go together in the next,
+    so under load a commit (and its fsync) is shared by many requests instead of paid by
+    each. `work(items)` runs in the runner and returns one result per item. If a group
+    fails, each of its items is retried alone, so one bad request never fails the others.
+    """
+
+    def __init__(self, runner: BlockingRunner, work: Callable[[list[Any]], list[Any]], max_items: int = 64) -> None:
+        self.runner = runner
+        self.work = work
+        self.max_items = max_items
+        self._pending: list[tuple[Any, asyncio.Future]] = []
+        self._draining = False
+
+    async def submit(self, item: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending[: self.max_items], self._pending[self.max_items :]
+                await self._commit(group)
+        finally:
+            self._draining = False
+
+    async def _commit(self, group: list[tuple[Any, asyncio.Future]]) -> None:
+        try:
+            results = await self.runner.run(self.work, [item for item, _ in group])
+        except Exception as error:
+            if len(group) == 1:
+                _settle(group[0][1], error=error)
+                return
+            for single in group:
+                await self._commit([single])
+            return
+        for (_, future), result in zip(group, results):
+            _settle(future, result=result)
+
+
+def _settle(future: asyncio.Future, *, result: Any = None, error: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

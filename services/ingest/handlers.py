@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, select
 from herald_common.errors import FieldError, InvalidArgument, NotFound
 from herald_services.ingest import store
 from herald_services.ingest.domain import CATALOGUE_DAYS, CatalogueWindow, EventRefused, event_name, event_time, hour_bucket, property_set
-from herald_services.ingest.store import EVENT, EVENT_COUNT, EVENT_NAME, OUTBOX, PROPERTY_SET
+from herald_services.ingest.store import EVENT, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
 
 log = structlog.get_logger(__name__)
 
@@ -110,58 +110,70 @@ def _object(raw: bytes, field_name: str) -> dict[str, Any]:
     return value
 
 
-def record(connection: Connection, *, workspace_id: str, events: list[PreparedEvent]) -> tuple[dict[int, int], set[int]]:
-    """Keeps events whose message id is new, bumps the catalogue and queues them for campaign.
+def record_many(
+    connection: Connection, items: list[tuple[str, list[PreparedEvent]]]
+) -> list[tuple[dict[int, int], set[int]]]:
+    """Keeps events whose message id is new and bumps the catalogue, for several requests in
+    one transaction. Kept events are the outbox: campaign is handed every event past its cursor.
 
-    Returns ({batch index: event id} of recorded events, batch indexes of duplicates).
+    Returns per request ({batch index: event id} of recorded events, batch indexes of duplicates).
     """
-    if not events:
-        return {}, set()
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "message_id": e.message_id,
-            "type": e.type,
-            "name": e.name,
-            "profile_id": e.profile_id,
-            "user_id": e.user_id or None,
-            "anonymous_id": e.anonymous_id or None,
-            "properties": e.properties_json,
-            "context": e.context_json,
-            "timestamp": e.timestamp,
-            "received_at": e.received_at,
-        }
-        for e in events
-    ]
-    inserted = store.insert_new_events(connection, rows)
-    recorded: dict[int, int] = {}
-    duplicates: set[int] = set()
-    kept: list[PreparedEvent] = []
-    for event in events:
-        event_id = inserted.pop(event.message_id, None)
-        if event_id is None:
-            duplicates.add(event.index)
-        else:
+    by_workspace: dict[str, list[str]] = {}
+    for workspace_id, events in items:
+        by_workspace.setdefault(workspace_id, []).extend(e.message_id for e in events)
+    taken = {
+        (workspace_id, message_id)
+        for workspace_id, message_ids in by_workspace.items()
+        for message_id in store.known_message_ids(connection, workspace_id, message_ids)
+    }
+    results: list[tuple[dict[int, int], set[int]]] = []
+    kept: list[tuple[str, PreparedEvent]] = []
+    for workspace_id, events in items:
+        duplicates: set[int] = set()
+        for event in events:
+            key = (workspace_id, event.message_id)
+            if key in taken:
+                duplicates.add(event.index)
+            else:
+                taken.add(key)
+                kept.append((workspace_id, event))
+        results.append(({}, duplicates))
+    if not kept:
+        return results
+    next_id = store.reserve_event_ids(connection, len(kept))
+    rows = []
+    position = 0
+    for result, (workspace_id, events) in zip(results, items):
+        recorded, duplicates = result
+        for event in events:
+            if event.index in duplicates:
+                continue
+            event_id = next_id + position
+            position += 1
             recorded[event.index] = event_id
-            kept.append(event)
-    if kept:
-        _bump_catalogue(connection, workspace_id, kept)
-        store.add_to_outbox(
-            connection, [{"event_id": recorded[e.index], "profile_id": e.profile_id} for e in kept]
-        )
-    return recorded, duplicates
+            rows.append((event_id, workspace_id, event.message_id, event.type, event.name, event.profile_id,
+                         event.user_id or None, event.anonymous_id or None, event.properties_json, event.context_json,
+                         event.timestamp, event.received_at))
+    store.insert_events(connection, rows)
+    _bump_catalogue(connection, kept)
+    return results
 
 
-def _bump_catalogue(connection: Connection, workspace_id: str, events: list[PreparedEvent]) -> None:
-    last_seen: dict[str, datetime] = {}
-    counts: Counter[tuple[str, datetime]] = Counter()
-    sets: dict[tuple[str, tuple[str, ...]], list] = {}
-    for event in events:
+def _bump_catalogue(connection: Connection, events: list[tuple[str, PreparedEvent]]) -> None:
+    last_seen: dict[tuple[str, str], datetime] = {}
+    counts: Counter[tuple[str, str, datetime]] = Counter()
+    sets: dict[tuple[str, str, tuple[str, ...]], list] = {}
+    hours: dict[datetime, datetime] = {}  # a batch shares one received time
+    for workspace_id, event in events:
         seen = event.received_at
-        if event.name not in last_seen or seen > last_seen[event.name]:
-            last_seen[event.name] = seen
-        counts[(event.name, hour_bucket(seen))] += 1
-        key = (event.name, property_set(event.properties))
+        name_key = (workspace_id, event.name)
+        if name_key not in last_seen or seen > last_seen[name_key]:
+            last_seen[name_key] = seen
+        hour = hours.get(seen)
+        if hour is None:
+            hour = hours[seen] = hour_bucket(seen)
+        counts[(workspace_id, event.name, hour)] += 1
+        key = (workspace_id, event.name, property_set(event.properties))
         entry = sets.get(key)
         if entry is None:
             sets[key] = [1, seen, seen]
@@ -173,16 +185,16 @@ def _bump_catalogue(connection: Connection, workspace_id: str, events: list[Prep
         names=[
             {"workspace_id": workspace_id, "name": name, "hidden": False, "defined_by_hand": False,
              "description": "", "first_seen": seen, "last_seen": seen}
-            for name, seen in last_seen.items()
+            for (workspace_id, name), seen in last_seen.items()
         ],
         counts=[
             {"workspace_id": workspace_id, "name": name, "hour": hour, "count": count}
-            for (name, hour), count in counts.items()
+            for (workspace_id, name, hour), count in counts.items()
         ],
         sets=[
             {"workspace_id": workspace_id, "name": name, "properties": orjson.dumps(list(props)).decode(),
              "count": count, "first_seen": first, "last_seen": last}
-            for (name, props), (count, first, last) in sets.items()
+            for (workspace_id, name, props), (count, first, last) in sets.items()
         ],
     )
 
@@ -337,7 +349,6 @@ def user_events(connection: Connection, *, workspace_id: str, profile_ids: list[
 def purge_user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str]) -> int:
     if not profile_ids:
         return 0
-    connection.execute(delete(OUTBOX).where(OUTBOX.c.profile_id.in_(profile_ids)))
     result = connection.execute(
         delete(EVENT).where(and_(EVENT.c.workspace_id == workspace_id, EVENT.c.profile_id.in_(profile_ids)))
     )

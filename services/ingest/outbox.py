@@ -1,9 +1,11 @@
 """Hands recorded events to campaign's OnEvents, durably and in recording order.
 
-Events wait in the outbox table until campaign acknowledges them. While campaign is down
-or slow they stay there (across restarts too) and go out, oldest first, once it answers.
-Delivery is at least once: a crash between campaign's answer and the outbox delete sends
-those events again with the same ids, and campaign ignores an event id it has seen.
+The outbox is the event log and a durable cursor: the id of the last event campaign
+acknowledged. Event ids are committed in increasing order (see store.reserve_event_ids), so
+the events past the cursor are exactly those campaign has not had. While campaign is down or
+slow they wait (across restarts too) and go out, oldest first, once it answers. Delivery is
+at least once: a crash between campaign's answer and the cursor update sends those events
+again with the same ids, and campaign ignores an event id it has seen.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def event_message(row) -> ingest_pb2.Event:
         anonymous_id=row.anonymous_id or "",
         properties_json=row.properties.encode(),
         context_json=row.context.encode(),
+        sequence=row.id,
     )
     set_timestamp(message.timestamp, row.timestamp)
     set_timestamp(message.received_at, row.received_at)
@@ -58,6 +61,7 @@ class OutboxDispatcher:
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._cursor: int | None = None
         self.delivered = 0
 
     def wake(self) -> None:
@@ -77,11 +81,14 @@ class OutboxDispatcher:
 
     def _head(self):
         with self.engine.connect() as connection:
-            return store.outbox_head(connection, self.batch_size)
+            if self._cursor is None:
+                self._cursor = store.delivered_cursor(connection)
+            return store.events_after(connection, self._cursor, self.batch_size)
 
-    def _acknowledge(self, outbox_ids: list[int]) -> None:
+    def _acknowledge(self, event_id: int) -> None:
         with self.engine.begin() as connection:
-            store.remove_from_outbox(connection, outbox_ids)
+            store.advance_delivered_cursor(connection, event_id)
+        self._cursor = event_id
 
     async def _run(self) -> None:
         backoff = 0.0
@@ -98,8 +105,6 @@ class OutboxDispatcher:
                     pass
                 continue
             events = [event_message(row) for row in rows]
-            for event, row in zip(events, rows):
-                event.sequence = row.outbox_id
             try:
                 await self.campaign.on_events(events)
             except grpc.aio.AioRpcError as error:
@@ -109,7 +114,7 @@ class OutboxDispatcher:
                                 waiting=len(rows), retry_in=backoff)
                 blocked = True
                 continue
-            await self.runner.run(self._acknowledge, [row.outbox_id for row in rows])
+            await self.runner.run(self._acknowledge, rows[-1].id)
             self.delivered += len(rows)
             if blocked:
                 log.info("outbox_resumed", campaign=self.campaign.address)

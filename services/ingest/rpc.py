@@ -7,15 +7,15 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from herald_common.aio import BlockingRunner
+from herald_common.aio import BlockingRunner, GroupCommit
 from herald_common.clients import IdentityClient
 from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.ingest import handlers
 from herald_services.ingest.outbox import event_message
+from herald_services.ingest.resolver import ProfileResolver
 
 Outcome = ingest_pb2.RecordResult.Outcome
 
@@ -34,7 +34,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.runner = runner
         self.clock = clock
         self.identity = identity
+        self.resolver = ProfileResolver(identity)
         self.on_recorded = on_recorded
+        self.recorder = GroupCommit(runner, self._record_groups)
+
+    def _record_groups(self, items):
+        with self.engine.begin() as connection:
+            return handlers.record_many(connection, items)
 
     async def _read(self, handler, **kwargs):
         def work():
@@ -72,19 +78,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         prepared, rejected = handlers.prepare(incoming)
         recorded, duplicates = {}, set()
         if prepared:
-            resolved = await self.identity.resolve(
-                identity_pb2.ResolveRequest(
-                    workspace_id=request.workspace_id,
-                    refs=[identity_pb2.UserRef(user_id=e.user_id, anonymous_id=e.anonymous_id) for e in prepared],
-                    create_missing=True,
-                )
-            )
-            for event, user in zip(prepared, resolved.users):
-                event.profile_id = user.profile_id
+            resolved = await self.resolver.resolve(request.workspace_id, [(e.user_id, e.anonymous_id) for e in prepared])
+            for event, (profile_id, user_id) in zip(prepared, resolved):
+                event.profile_id = profile_id
                 # The profile's own user id wins: an anonymous id already joined to a user
                 # records the event under that user.
-                event.user_id = user.user_id or event.user_id
-            recorded, duplicates = await self._write(handlers.record, workspace_id=request.workspace_id, events=prepared)
+                event.user_id = user_id or event.user_id
+            recorded, duplicates = await self.recorder.submit((request.workspace_id, prepared))
             if recorded:
                 self.on_recorded()
         results = []
@@ -148,6 +148,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         deleted = await self._write(
             handlers.purge_user_events, workspace_id=request.workspace_id, profile_ids=list(request.profile_ids)
         )
+        self.resolver.forget(set(request.profile_ids))
         return ingest_pb2.PurgeUserEventsResponse(deleted=deleted)
 
 

@@ -1,23 +1,31 @@
 """ingest's tables and its repository.
 
-Recording is the hot path, so it uses SQLAlchemy Core statements on one connection (a
-batch of events costs a few statements, not a few per event); the tables are still
-SQLModel classes, and their schema changes only through migrations.
+Recording is the hot path, so it uses SQLAlchemy Core statements and the driver's own
+executemany on one connection (a group of batches costs a few statements, not a few per
+event); the tables are still SQLModel classes, and their schema changes only through
+migrations.
+
+The outbox is the event log itself: event ids are handed out from a counter row that every
+recording transaction updates first, so on SQLite and on PostgreSQL alike ids are committed
+in increasing order, and "every event after the delivered cursor" is exactly what campaign
+has not acknowledged yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Index, Integer, Text, UniqueConstraint, delete, func, select
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, Text, UniqueConstraint, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-# SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
-_SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
+# On SQLite an INTEGER PRIMARY KEY is the rowid (no second index); 64-bit on PostgreSQL.
+_EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
+LAST_EVENT_ID = "last_event_id"  # the last event id handed out
+DELIVERED_EVENT_ID = "delivered_event_id"
 
 
 class IngestTable(SQLModel, registry=registry()):
@@ -33,7 +41,7 @@ class EventRecord(IngestTable, table=True):
         UniqueConstraint("workspace_id", "message_id", name="uq_event_message_id"),
         Index("ix_event_profile_time", "workspace_id", "profile_id", "timestamp"),
     )
-    id: int | None = Field(default=None, sa_column=Column(_SEQUENCE, primary_key=True, autoincrement=True))
+    id: int = Field(sa_column=Column(_EVENT_ID, primary_key=True, autoincrement=False))
     workspace_id: str = Field(max_length=64)
     message_id: str = Field(max_length=400)
     type: str = Field(max_length=8)
@@ -82,20 +90,19 @@ class PropertySetRecord(IngestTable, table=True):
     last_seen: datetime
 
 
-class OutboxRecord(IngestTable, table=True):
-    """Recorded events not yet acknowledged by campaign's OnEvents, in recording order."""
+class IngestStateRecord(IngestTable, table=True):
+    """Counters: the last event id handed out, and the last event id campaign acknowledged."""
 
-    __tablename__ = "outbox"
-    id: int | None = Field(default=None, sa_column=Column(_SEQUENCE, primary_key=True, autoincrement=True))
-    event_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    profile_id: str = Field(max_length=40, index=True)
+    __tablename__ = "ingest_state"
+    key: str = Field(primary_key=True, max_length=40)
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 EVENT = EventRecord.__table__
 EVENT_NAME = EventNameRecord.__table__
 EVENT_COUNT = EventCountRecord.__table__
 PROPERTY_SET = PropertySetRecord.__table__
-OUTBOX = OutboxRecord.__table__
+STATE = IngestStateRecord.__table__
 
 
 def _insert(connection: Connection, table):
@@ -103,27 +110,57 @@ def _insert(connection: Connection, table):
     return dialect.insert(table)
 
 
-def insert_new_events(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Inserts events whose message id is new; returns {message_id: event id} of those inserted."""
+def reserve_event_ids(connection: Connection, count: int) -> int:
+    """Hands out count consecutive event ids; returns the first.
+
+    Updating the counter row first also orders concurrent recording transactions on
+    PostgreSQL (the row lock is held to commit), so ids become visible in increasing order.
+    """
+    last = connection.execute(
+        update(STATE).where(STATE.c.key == LAST_EVENT_ID).values(value=STATE.c.value + count).returning(STATE.c.value)
+    ).scalar_one()
+    return last - count + 1
+
+
+_EVENT_COLUMNS = ("id", "workspace_id", "message_id", "type", "name", "profile_id", "user_id", "anonymous_id",
+                  "properties", "context", "timestamp", "received_at")
+
+
+def insert_events(connection: Connection, rows: list[tuple]) -> None:
+    """Plain executemany through the driver: rows are tuples in _EVENT_COLUMNS order, times aware."""
     if not rows:
-        return {}
-    statement = (
-        _insert(connection, EVENT)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
-        .returning(EVENT.c.message_id, EVENT.c.id)
-    )
-    result = connection.execute(statement, rows)
-    return {message_id: event_id for message_id, event_id in result.all()}
+        return
+    columns = ", ".join(f'"{c}"' for c in _EVENT_COLUMNS)
+    if connection.dialect.name == "sqlite":
+        text_of: dict[datetime, str] = {}
+
+        def as_text(value: datetime) -> str:
+            found = text_of.get(value)
+            if found is None:
+                found = text_of[value] = sqlite_time(value)
+            return found
+
+        rows = [(*row[:10], as_text(row[10]), as_text(row[11])) for row in rows]
+        marks = ", ".join("?" * len(_EVENT_COLUMNS))
+    else:
+        marks = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    connection.exec_driver_sql(f"INSERT INTO event ({columns}) VALUES ({marks})", rows)
 
 
-def known_message_ids(connection: Connection, workspace_id: str, message_ids: Iterable[str]) -> set[str]:
-    ids = list(message_ids)
-    if not ids:
-        return set()
-    rows = connection.execute(
-        select(EVENT.c.message_id).where(EVENT.c.workspace_id == workspace_id, EVENT.c.message_id.in_(ids))
-    )
-    return set(rows.scalars())
+def sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's DateTime stores on SQLite (naive UTC with microseconds)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def known_message_ids(connection: Connection, workspace_id: str, message_ids: list[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start : start + 500]
+        rows = connection.execute(
+            select(EVENT.c.message_id).where(EVENT.c.workspace_id == workspace_id, EVENT.c.message_id.in_(chunk))
+        )
+        known.update(rows.scalars())
+    return known
 
 
 def bump_catalogue(connection: Connection, names: list[dict[str, Any]], counts: list[dict[str, Any]], sets: list[dict[str, Any]]) -> None:
@@ -165,26 +202,19 @@ def _greatest(connection: Connection, a, b):
     return func.greatest(a, b) if connection.dialect.name == "postgresql" else func.max(a, b)
 
 
-def add_to_outbox(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        connection.execute(OUTBOX.insert(), rows)
+def delivered_cursor(connection: Connection) -> int:
+    return connection.execute(select(STATE.c.value).where(STATE.c.key == DELIVERED_EVENT_ID)).scalar_one()
 
 
-def outbox_head(connection: Connection, limit: int) -> Sequence[Any]:
-    """The oldest waiting events, in recording order, joined to their event rows."""
-    statement = (
-        select(OUTBOX.c.id.label("outbox_id"), EVENT)
-        .join(EVENT, EVENT.c.id == OUTBOX.c.event_id)
-        .order_by(OUTBOX.c.id)
-        .limit(limit)
-    )
-    return connection.execute(statement).all()
+def advance_delivered_cursor(connection: Connection, event_id: int) -> None:
+    connection.execute(update(STATE).where(STATE.c.key == DELIVERED_EVENT_ID, STATE.c.value < event_id).values(value=event_id))
 
 
-def remove_from_outbox(connection: Connection, outbox_ids: list[int]) -> None:
-    if outbox_ids:
-        connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(outbox_ids)))
+def events_after(connection: Connection, cursor: int, limit: int) -> Sequence[Any]:
+    """Events campaign has not acknowledged yet, oldest first."""
+    return connection.execute(select(EVENT).where(EVENT.c.id > cursor).order_by(EVENT.c.id).limit(limit)).all()
 
 
-def outbox_size(connection: Connection) -> int:
-    return connection.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
+def waiting_events(connection: Connection) -> int:
+    cursor = delivered_cursor(connection)
+    return connection.execute(select(func.count()).select_from(EVENT).where(EVENT.c.id > cursor)).scalar_one()
