@@ -6,7 +6,8 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install run test test-unit protos check-protos bench migrate clean
 
-$(INSTALLED): pyproject.toml setup.py
+# New top-level packages need the editable install refreshed, so they are prerequisites too.
+$(INSTALLED): pyproject.toml setup.py $(wildcard libs/*/__init__.py services/*/__init__.py)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "herald needs Python 3.11 or newer")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

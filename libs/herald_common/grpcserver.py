@@ -80,7 +80,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     # A call this service made to another one failed: pass its code on, so a
                     # caller sees UNAVAILABLE (retry later) rather than INTERNAL.
                     log.warning("downstream_call_failed", code=error.code().name, details=error.details())
-                    await context.abort(error.code(), f"a downstream call failed: {error.details()}")
+                    await context.abort(error.code(), error.details() or f"a downstream call failed: {error.code().name}")
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -112,7 +112,8 @@ def create_server(address: str, registrations: Iterable[Registration]) -> tuple[
 
     Returns (server, port, health servicer).
     """
-    server = grpc.aio.server(interceptors=[ServiceInterceptor()], options=CHANNEL_OPTIONS)
+    # No SO_REUSEPORT: a second server on a taken port must fail, not silently share it.
+    server = grpc.aio.server(interceptors=[ServiceInterceptor()], options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]

@@ -23,6 +23,10 @@ def _orjson_dumps(obj, default=None) -> str:
 def configure_logging(service: str, level: str = "info") -> None:
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     logging.basicConfig(stream=sys.stdout, level=numeric, format="%(message)s")
+    # Libraries that log through the standard library (Alembic's "Context impl ...") would
+    # break the one-JSON-object-per-line stream; only their warnings matter here.
+    for noisy in ("alembic", "sqlalchemy", "grpc", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -1,0 +1,1 @@
+"""The `herald` command: start the suite (`herald up`), migrate it, and read or manage its data."""

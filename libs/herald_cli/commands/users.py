@@ -1,0 +1,111 @@
+"""herald users show|delete|events ID: a profile, a privacy request, a user's events."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+from herald_common.settings import Settings
+from herald_cli import shapes
+from herald_cli.commands import read_command
+from herald_cli.output import Result, fields, short_time, table
+from herald_cli.rpc import connect
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    users = subparsers.add_parser("users", help="user profiles: show, delete, events")
+    commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+
+    show = commands.add_parser(
+        "show", parents=[common], help="a user's attributes, devices and aliases, by user id or anonymous id"
+    )
+    show.add_argument("id", metavar="ID", help="a user id or an anonymous id")
+    show.set_defaults(handler=read_command(show_user))
+
+    delete = commands.add_parser(
+        "delete", parents=[common], help="delete a user's profile, aliases, devices and events (a privacy request)"
+    )
+    delete.add_argument("id", metavar="ID", help="a user id or an anonymous id")
+    delete.set_defaults(handler=read_command(delete_user))
+
+    events = commands.add_parser("events", parents=[common], help="a user's events, newest first")
+    events.add_argument("id", metavar="ID", help="a user id or an anonymous id")
+    events.add_argument("--limit", type=_positive_int, default=100, help="at most this many events (default: 100)")
+    events.set_defaults(handler=read_command(user_events))
+
+
+async def show_user(args: argparse.Namespace, settings: Settings) -> Result:
+    async with connect("identity", settings, args.timeout) as identity:
+        user = await identity.get_user(args.workspace, args.id)
+    document = shapes.user_document(user)
+    return Result(document, render_user(document))
+
+
+async def delete_user(args: argparse.Namespace, settings: Settings) -> Result:
+    async with connect("identity", settings, args.timeout) as identity:
+        response = await identity.delete_user(args.workspace, args.id)
+    document = shapes.deletion_document(args.id, args.workspace, response)
+    profiles, events = len(document["profile_ids"]), document["events_deleted"]
+    text = (
+        f"deleted user {args.id!r} from workspace {args.workspace!r}: "
+        f"{_count(profiles, 'profile')} with their aliases and devices, and {_count(events, 'event')}"
+    )
+    return Result(document, text)
+
+
+async def user_events(args: argparse.Namespace, settings: Settings) -> Result:
+    async with connect("ingest", settings, args.timeout) as ingest:
+        response = await ingest.list_user_events(args.workspace, args.id, args.limit)
+    documents = [shapes.event_document(e) for e in response.events]
+    if not documents:
+        return Result(documents, f"no events for {args.id!r} in workspace {args.workspace!r}")
+    rows = [(short_time(d["timestamp"]), d["name"], d["type"], d["message_id"]) for d in documents]
+    return Result(documents, table(("TIME", "NAME", "TYPE", "MESSAGE ID"), rows))
+
+
+def render_user(document: dict) -> str:
+    lines = [
+        fields(
+            [
+                ("user id", document["user_id"] or "(anonymous)"),
+                ("profile id", document["profile_id"]),
+                ("anonymous ids", ", ".join(document["anonymous_ids"])),
+                ("groups", ", ".join(document["groups"])),
+                ("merged profiles", ", ".join(document["merged_profile_ids"])),
+                ("created", short_time(document["created_at"])),
+                ("updated", short_time(document["updated_at"])),
+            ]
+        ),
+        "attributes",
+    ]
+    attributes = document["attributes"]
+    if attributes:
+        lines.append(fields([(name, _attribute_text(attributes[name])) for name in sorted(attributes)], "  "))
+    else:
+        lines.append("  (none)")
+    lines.append("devices")
+    if document["devices"]:
+        rows = [(d["kind"], d["token"], short_time(d["last_seen"])) for d in document["devices"]]
+        lines.append(textwrap.indent(table(("KIND", "TOKEN", "LAST SEEN"), rows), "  "))
+    else:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _attribute_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number

@@ -1,0 +1,82 @@
+"""The JSON documents the CLI prints, built from the services' protobuf messages.
+
+CONTRACT.md fixes the keys users rely on; more may follow, none may go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from herald.identity.v1 import identity_pb2
+from herald.ingest.v1 import ingest_pb2
+from herald_common.clock import isoformat
+from herald_common.protoconv import json_object, to_datetime
+
+
+def iso(timestamp: Timestamp) -> str | None:
+    """ISO 8601 with an offset; None for an unset timestamp."""
+    return isoformat(to_datetime(timestamp))
+
+
+def user_document(user: identity_pb2.User) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id or None,
+        "profile_id": user.profile_id,
+        "anonymous_ids": list(user.anonymous_ids),
+        "attributes": json_object(user.attributes_json, "attributes"),
+        "devices": [{"kind": d.kind, "token": d.token, "last_seen": iso(d.last_seen)} for d in user.devices],
+        "groups": list(user.group_ids),
+        "merged_profile_ids": list(user.merged_profile_ids),
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
+    }
+
+
+def deletion_document(
+    requested_id: str, workspace_id: str, response: identity_pb2.DeleteUserResponse
+) -> dict[str, Any]:
+    return {
+        "id": requested_id,
+        "workspace": workspace_id,
+        "profile_ids": list(response.profile_ids),
+        "events_deleted": response.events_deleted,
+    }
+
+
+def event_definition_document(
+    definition: ingest_pb2.EventDefinition, *, with_property_sets: bool = False
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": definition.name,
+        "definitions": definition.definitions,
+        "times_seen": definition.times_seen,
+        "seen_last_24h": definition.seen_last_24h,
+        "last_seen": iso(definition.last_seen),
+        "hidden": definition.hidden,
+        "defined_by_hand": definition.defined_by_hand,
+        "description": definition.description,
+    }
+    if with_property_sets:
+        document["property_sets"] = [
+            {"properties": list(s.properties), "count": s.count, "last_seen": iso(s.last_seen)}
+            for s in definition.property_sets
+        ]
+    return document
+
+
+def event_document(event: ingest_pb2.Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "type": event.type,
+        "timestamp": iso(event.timestamp),
+        "received_at": iso(event.received_at),
+        "message_id": event.message_id,
+        "user_id": event.user_id or None,
+        "anonymous_id": event.anonymous_id or None,
+        "profile_id": event.profile_id,
+        "properties": json_object(event.properties_json, "properties"),
+        "context": json_object(event.context_json, "context"),
+    }

@@ -1,0 +1,176 @@
+"""What `herald up` and `herald migrate` work on: the built services, their data, the write key."""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import os
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from herald_common.settings import SERVICES, Settings
+from herald_cli.errors import CliError
+
+GATEWAY = "gateway"
+WRITE_KEY_FILE = "write_key"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the suite: a gRPC service, or the HTTP gateway."""
+
+    name: str
+    address: str  # host:port it listens on
+    tier: int  # the gateway (1) calls the services (0), so it is stopped before them
+
+    @property
+    def module(self) -> str:
+        return f"herald_services.{self.name}.main"
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return (sys.executable, "-m", self.module)
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.name == GATEWAY
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+def is_built(name: str) -> bool:
+    """A service exists once its `herald_services.<name>.main` module does."""
+    try:
+        return importlib.util.find_spec(f"herald_services.{name}.main") is not None
+    except ImportError:  # not even its package exists
+        return False
+
+
+def components(settings: Settings) -> list[Component]:
+    found = [Component(name, settings.address_of(name), 0) for name in SERVICES if is_built(name)]
+    if is_built(GATEWAY):
+        found.append(Component(GATEWAY, f"{settings.gateway_host}:{settings.gateway_port}", 1))
+    return found
+
+
+def not_built() -> list[str]:
+    return [name for name in (*SERVICES, GATEWAY) if not is_built(name)]
+
+
+# ---- the write key ----------------------------------------------------------------------
+
+
+def resolve_write_key(configured: str | None, data_dir: Path) -> tuple[str, str]:
+    """(key, where it came from): HERALD_WRITE_KEY, else the data dir's file, else a new one kept there."""
+    if configured:
+        return configured, "HERALD_WRITE_KEY"
+    path = data_dir / WRITE_KEY_FILE
+    try:
+        kept = path.read_text().strip()
+    except FileNotFoundError:
+        kept = ""
+    if kept:
+        return kept, str(path)
+    key = secrets.token_urlsafe(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    os.chmod(path, 0o600)  # an empty file left behind may have had looser bits
+    return key, f"generated, kept in {path}"
+
+
+# ---- migrations -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    service: str
+    before: str | None
+    after: str | None
+    database: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def describe(self) -> str:
+        if self.changed:
+            return f"{self.service}: migrated from {self.before or 'nothing'} to {self.after} ({self.database})"
+        return f"{self.service}: up to date at {self.after} ({self.database})"
+
+
+def services_with_migrations() -> list[str]:
+    from herald_common.db import SERVICES_ROOT
+
+    return [name for name in SERVICES if (SERVICES_ROOT / name / "migrations").is_dir()]
+
+
+def migrate_all(settings: Settings) -> list[Migration]:
+    """Brings every service's schema to its head revision."""
+    # herald_common.db pulls in Alembic and SQLModel: only commands that migrate pay for them.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from herald_common.db import create_service_engine, current_revision, describe, migrate
+
+    done = []
+    for service in services_with_migrations():
+        engine = None
+        try:
+            engine = create_service_engine(settings, service)
+            before = current_revision(engine)
+            migrate(engine, service)
+            done.append(Migration(service, before, current_revision(engine), describe(engine)))
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            where = describe(engine) if engine is not None else without_password(settings.database_url_for(service))
+            raise CliError(f"cannot migrate {service} ({where}): {reason}") from None
+        finally:
+            if engine is not None:
+                engine.dispose()
+    return done
+
+
+def without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# ---- ports ------------------------------------------------------------------------------
+
+
+def check_free(component: Component) -> None:
+    """Refuses to start on a port something else holds (gRPC would share it through SO_REUSEPORT)."""
+    host, _, port = component.address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(sockaddr)
+    except (OSError, ValueError) as error:
+        hint = "--gateway-port or HERALD_GATEWAY_PORT" if component.is_gateway else f"HERALD_{component.name.upper()}_ADDRESS"
+        if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"{component.name} cannot listen on {component.address}: the port is in use "
+                f"(another `herald up`?); choose another with {hint}"
+            ) from None
+        raise CliError(f"{component.name} cannot listen on {component.address}: {error}; set {hint}") from None
+
+
+def child_environment(settings: Settings, write_key: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every child runs with: the caller's, plus what `herald up` decided."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        HERALD_DATA_DIR=str(settings.data_dir),
+        HERALD_GATEWAY_PORT=str(settings.gateway_port),
+        HERALD_WRITE_KEY=write_key,
+        PYTHONUNBUFFERED="1",
+    )
+    return env

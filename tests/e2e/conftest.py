@@ -1,0 +1,34 @@
+"""Fixtures of the end-to-end tests: the suite started as `herald up` starts it.
+
+- `suite`: one running suite per test module (fresh data dir, free ports); tests in a module
+  share it, so give each its own user ids and message ids. Stopped with SIGTERM at the end.
+- `launch_suite`: a context manager factory for tests that need their own suite (restarts,
+  killed children, a second start on the same data dir).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.e2e.harness import Suite, launch
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory) -> Iterator[Suite]:
+    with launch(tmp_path_factory.mktemp("suite")) as running:
+        yield running
+
+
+@pytest.fixture
+def launch_suite(tmp_path) -> Callable[..., AbstractContextManager[Suite]]:
+    runs = iter(range(1, 1000))
+
+    def open_suite(*, data_dir: Path | None = None, **extra_env: str) -> AbstractContextManager[Suite]:
+        return launch(tmp_path / f"run{next(runs)}", data_dir=data_dir or tmp_path / "var", **extra_env)
+
+    return open_suite
