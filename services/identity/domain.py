@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,13 @@ def normalise_phone(value: Any, default_region: str) -> str:
     """A phone number in E.164, read with default_region when it has no country code."""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise ValueError(f"expected a phone number as text, got {type(value).__name__}")
-    text = str(value).strip()
+    return _normalise_phone_text(str(value).strip(), default_region)
+
+
+# The same user sends the same traits again and again; parsing them is the costly part of
+# an identify, so answers (and refusals) are remembered.
+@functools.lru_cache(maxsize=65_536)
+def _normalise_phone_text(text: str, default_region: str) -> str:
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as error:
@@ -68,6 +75,11 @@ def normalise_phone(value: Any, default_region: str) -> str:
 def normalise_email(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected an email address as text, got {type(value).__name__}")
+    return _normalise_email_text(value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalise_email_text(value: str) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as error:
@@ -204,4 +216,154 @@ _MISSING = object()
 
 def time_stamp(at: datetime) -> str:
     """A fixed-width UTC form, so attribute times compare as text."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# ---- profiles and how ids join them ------------------------------------------------------
+
+
+@dataclass
+class Profile:
+    id: str
+    workspace_id: str
+    user_id: str | None
+    attributes: dict[str, Any]
+    attribute_times: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    merged_into: str | None = None
+    new: bool = False
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class Merge:
+    source: str
+    target: str
+
+
+@dataclass
+class ProfileBook:
+    """The profiles one request touches, loaded up front, with every change it makes.
+
+    Pure: the store loads a book, the rules below link ids to profiles (creating, joining and
+    merging them), and the store writes back what changed. `by_alias` maps anonymous ids and
+    former user ids to profiles.
+    """
+
+    workspace_id: str
+    now: datetime
+    new_id: Callable[[], str]
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    by_user: dict[str, str] = field(default_factory=dict)
+    by_alias: dict[str, str] = field(default_factory=dict)
+    new_aliases: dict[str, str] = field(default_factory=dict)  # alias -> profile id
+    devices: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, token) -> profile id
+    memberships: set[tuple[str, str]] = field(default_factory=set)  # (group id, profile id)
+    merges: list[Merge] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+    def add_loaded(self, profile: Profile) -> None:
+        self.profiles[profile.id] = profile
+        if profile.user_id:
+            self.by_user[profile.user_id] = profile.id
+
+    def canonical(self, profile_id: str) -> str:
+        profile = self.profiles.get(profile_id)
+        while profile is not None and profile.merged_into:
+            profile_id = profile.merged_into
+            profile = self.profiles.get(profile_id)
+        return profile_id
+
+    def _by_user_id(self, user_id: str) -> Profile | None:
+        profile_id = self.by_user.get(user_id) or self.by_alias.get(user_id)
+        return self.profiles.get(self.canonical(profile_id)) if profile_id else None
+
+    def _by_alias(self, alias: str) -> Profile | None:
+        profile_id = self.by_alias.get(alias)
+        return self.profiles.get(self.canonical(profile_id)) if profile_id else None
+
+    def create(self, user_id: str | None) -> Profile:
+        profile = Profile(
+            id=self.new_id(), workspace_id=self.workspace_id, user_id=user_id, attributes={}, attribute_times={},
+            created_at=self.now, updated_at=self.now, new=True,
+        )
+        self.add_loaded(profile)
+        self.created.append(profile.id)
+        return profile
+
+    def add_alias(self, alias: str, profile: Profile) -> None:
+        self.by_alias[alias] = profile.id
+        self.new_aliases[alias] = profile.id
+
+    def merge(self, source: Profile, target: Profile) -> None:
+        """source joins target: newer attribute values win, ids and devices are unioned, and
+        source stays as a pointer so its events remain reachable under target."""
+        merge_attributes(target.attributes, target.attribute_times, source.attributes, source.attribute_times)
+        target.updated_at = self.now
+        target.changed = True
+        former_user_id = source.user_id
+        if former_user_id:
+            self.by_user.pop(former_user_id, None)
+            self.add_alias(former_user_id, target)
+        source.user_id = None
+        source.merged_into = target.id
+        source.attributes, source.attribute_times = {}, {}
+        source.updated_at = self.now
+        source.changed = True
+        self.merges.append(Merge(source.id, target.id))
+
+    def set_user_id(self, profile: Profile, user_id: str) -> None:
+        if profile.user_id and profile.user_id != user_id:
+            self.by_user.pop(profile.user_id, None)
+            self.add_alias(profile.user_id, profile)
+        profile.user_id = user_id
+        profile.updated_at = self.now
+        profile.changed = True
+        self.by_user[user_id] = profile.id
+
+    def link(self, user_id: str | None, anonymous_id: str | None, *, create: bool = True) -> Profile | None:
+        """The profile these ids name; an anonymous profile joins its user."""
+        by_user = self._by_user_id(user_id) if user_id else None
+        by_anonymous = self._by_alias(anonymous_id) if anonymous_id else None
+        if by_user is not None:
+            if anonymous_id and by_anonymous is None:
+                self.add_alias(anonymous_id, by_user)
+            elif by_anonymous is not None and by_anonymous.id != by_user.id and by_anonymous.user_id is None:
+                self.merge(by_anonymous, by_user)
+            # An anonymous id already joined to another known user stays there: two people
+            # shared a device, and two known users are never merged on a guess.
+            return by_user
+        if by_anonymous is not None:
+            if not user_id:
+                return by_anonymous
+            if by_anonymous.user_id is None:
+                self.set_user_id(by_anonymous, user_id)
+                return by_anonymous
+            return self.create(user_id) if create else None
+        if not create:
+            return None
+        profile = self.create(user_id or None)
+        if anonymous_id:
+            self.add_alias(anonymous_id, profile)
+        return profile
+
+    def alias(self, previous_id: str, user_id: str) -> Profile:
+        """Segment's alias: previous_id (anonymous or a former user id) becomes user_id."""
+        previous = self._by_user_id(previous_id) or self._by_alias(previous_id)
+        current = self._by_user_id(user_id)
+        if previous is not None and current is not None:
+            if previous.id != current.id:
+                self.merge(previous, current)
+            return current
+        if previous is not None:
+            self.set_user_id(previous, user_id)
+            return previous
+        if current is None:
+            current = self.create(user_id)
+        self.add_alias(previous_id, current)
+        return current
+
+    def keep_device(self, kind: str, token: str, profile: Profile) -> None:
+        """A token is kept once and moves to the user who sent it last."""
+        self.devices[(kind, token)] = profile.id

@@ -8,20 +8,15 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.orm.attributes import flag_modified
+from collections.abc import Callable
+
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from herald_common.errors import AlreadyExists, FieldError, InvalidArgument, NotFound
-from herald_services.identity.domain import apply_attributes, map_traits, merge_attributes
-from herald_services.identity.store import (
-    AnonymousIdRecord,
-    DeviceRecord,
-    GroupMemberRecord,
-    GroupRecord,
-    IdentityRepository,
-    ProfileRecord,
-    WorkspaceRecord,
-)
+from herald_services.identity import store
+from herald_services.identity.domain import apply_attributes, map_traits
+from herald_services.identity.store import DeviceRecord, IdentityRepository, ProfileRecord, WorkspaceRecord
 
 log = structlog.get_logger(__name__)
 
@@ -76,141 +71,8 @@ class UserView:
     group_ids: list[str]
 
 
-# ---- linking ids to profiles ----------------------------------------------------------
-
-
-class _Linker:
-    """Finds, creates and merges profiles for the ids of one batch, in call order.
-
-    The batch's profiles are loaded with a few queries up front and kept in memory, so a
-    batch of a hundred calls costs a handful of round trips, not hundreds.
-    """
-
-    def __init__(self, repo: IdentityRepository, workspace_id: str, now: datetime) -> None:
-        self.repo = repo
-        self.workspace_id = workspace_id
-        self.now = now
-        self.by_user: dict[str, ProfileRecord] = {}
-        self.by_alias: dict[str, str] = {}  # anonymous id or former user id -> profile id
-        self.profiles: dict[str, ProfileRecord] = {}
-
-    def preload(self, user_ids: set[str], aliases: set[str]) -> None:
-        user_ids.discard("")
-        aliases.discard("")
-        self.by_user = self.repo.profiles_by_user_ids(self.workspace_id, user_ids)
-        self.by_alias = self.repo.profile_ids_by_anonymous_ids(self.workspace_id, aliases | user_ids)
-        self.profiles = {p.id: p for p in self.by_user.values()}
-        missing = set(self.by_alias.values()) - set(self.profiles)
-        self.profiles.update(self.repo.profiles_by_ids(missing))
-
-    def _by_user_id(self, user_id: str) -> ProfileRecord | None:
-        profile = self.by_user.get(user_id)
-        if profile is None and user_id in self.by_alias:
-            profile = self.profiles.get(self.by_alias[user_id])
-        return profile
-
-    def _by_alias(self, alias: str) -> ProfileRecord | None:
-        profile_id = self.by_alias.get(alias)
-        return self.profiles.get(profile_id) if profile_id else None
-
-    def _create(self, user_id: str | None) -> ProfileRecord:
-        profile = ProfileRecord(
-            id=uuid.uuid4().hex,
-            workspace_id=self.workspace_id,
-            user_id=user_id,
-            attributes={},
-            attribute_times={},
-            created_at=self.now,
-            updated_at=self.now,
-        )
-        self.repo.session.add(profile)
-        self.profiles[profile.id] = profile
-        if user_id:
-            self.by_user[user_id] = profile
-        log.info("profile_created", profile_id=profile.id, anonymous=user_id is None)
-        return profile
-
-    def _add_alias(self, alias: str, profile: ProfileRecord) -> None:
-        self.repo.session.add(
-            AnonymousIdRecord(
-                workspace_id=self.workspace_id, anonymous_id=alias, profile_id=profile.id, created_at=self.now
-            )
-        )
-        self.by_alias[alias] = profile.id
-
-    def merge(self, source: ProfileRecord, target: ProfileRecord) -> None:
-        """Merges source into target: newer attribute values win, ids and devices are unioned,
-        and source is kept as a pointer so its events stay reachable under target."""
-        self.repo.session.flush()
-        merge_attributes(target.attributes, target.attribute_times, source.attributes, source.attribute_times)
-        flag_modified(target, "attributes")
-        flag_modified(target, "attribute_times")
-        target.updated_at = self.now
-        self.repo.move_profile_links(self.workspace_id, source.id, target.id)
-        former_user_id = source.user_id
-        source.user_id = None
-        source.merged_into = target.id
-        source.attributes, source.attribute_times = {}, {}
-        source.updated_at = self.now
-        self.repo.session.flush()
-        if former_user_id:
-            self.by_user.pop(former_user_id, None)
-            self._add_alias(former_user_id, target)
-        for alias, profile_id in list(self.by_alias.items()):
-            if profile_id == source.id:
-                self.by_alias[alias] = target.id
-        log.info("profiles_merged", source=source.id, target=target.id)
-
-    def link(self, user_id: str | None, anonymous_id: str | None, *, create: bool = True) -> ProfileRecord | None:
-        """The profile these ids name; joins an anonymous profile to its user."""
-        by_user = self._by_user_id(user_id) if user_id else None
-        by_anonymous = self._by_alias(anonymous_id) if anonymous_id else None
-        if by_user is not None:
-            if anonymous_id and by_anonymous is None:
-                self._add_alias(anonymous_id, by_user)
-            elif by_anonymous is not None and by_anonymous.id != by_user.id:
-                if by_anonymous.user_id is None:
-                    self.merge(by_anonymous, by_user)
-                else:
-                    # The anonymous id already belongs to another identified user: two people
-                    # shared a device. Never merge two known users on a guess.
-                    log.info("anonymous_id_of_other_user", anonymous_id=anonymous_id, kept_on=by_anonymous.id)
-            return by_user
-        if by_anonymous is not None:
-            if not user_id:
-                return by_anonymous
-            if by_anonymous.user_id is None:
-                by_anonymous.user_id = user_id
-                by_anonymous.updated_at = self.now
-                self.by_user[user_id] = by_anonymous
-                return by_anonymous
-            return self._create(user_id) if create else None
-        if not create:
-            return None
-        profile = self._create(user_id or None)
-        if anonymous_id:
-            self._add_alias(anonymous_id, profile)
-        return profile
-
-    def alias(self, previous_id: str, user_id: str) -> ProfileRecord:
-        previous = self._by_user_id(previous_id) or self._by_alias(previous_id)
-        current = self._by_user_id(user_id)
-        if previous is not None and current is not None:
-            if previous.id != current.id:
-                self.merge(previous, current)
-            return current
-        if previous is not None:
-            if previous.user_id and previous.user_id != user_id:
-                self.by_user.pop(previous.user_id, None)
-                self._add_alias(previous.user_id, previous)
-            previous.user_id = user_id
-            previous.updated_at = self.now
-            self.by_user[user_id] = previous
-            return previous
-        if current is None:
-            current = self._create(user_id)
-        self._add_alias(previous_id, current)
-        return current
+def new_profile_id() -> str:
+    return uuid.uuid4().hex
 
 
 def _require_workspace(repo: IdentityRepository, workspace_id: str) -> None:
@@ -250,48 +112,63 @@ def workspace_by_write_key(session: Session, *, write_key: str) -> WorkspaceReco
     return workspace
 
 
+def _require_workspace_exists(connection: Connection, workspace_id: str) -> None:
+    if not workspace_id:
+        raise InvalidArgument(errors=[FieldError("workspace_id", "is required")])
+    if not store.workspace_exists(connection, workspace_id):
+        raise NotFound(f"workspace {workspace_id!r} does not exist")
+
+
 def identify(
-    session: Session, *, workspace_id: str, calls: list[IdentifyCommand], default_region: str, now: datetime
+    connection: Connection,
+    *,
+    workspace_id: str,
+    calls: list[IdentifyCommand],
+    default_region: str,
+    now: datetime,
+    new_id: Callable[[], str] = new_profile_id,
 ) -> list[IdentifyOutcome]:
-    repo = IdentityRepository(session)
-    _require_workspace(repo, workspace_id)
-    linker = _Linker(repo, workspace_id, now)
-    linker.preload({c.user_id for c in calls if c.user_id}, {c.anonymous_id for c in calls if c.anonymous_id})
-    outcomes = []
+    _require_workspace_exists(connection, workspace_id)
+    book = store.load_book(
+        connection,
+        workspace_id,
+        {c.user_id for c in calls if c.user_id},
+        {c.anonymous_id for c in calls if c.anonymous_id},
+        now=now,
+        new_id=new_id,
+    )
+    linked: list[tuple[str, list[FieldError]]] = []
     for call in calls:
         if not call.user_id and not call.anonymous_id:
-            outcomes.append(IdentifyOutcome("", [FieldError("userId", "an identify needs a userId or an anonymousId")]))
+            linked.append(("", [FieldError("userId", "an identify needs a userId or an anonymousId")]))
             continue
-        profile = linker.link(call.user_id, call.anonymous_id)
+        profile = book.link(call.user_id, call.anonymous_id)
         mapping = map_traits(call.traits, call.context, default_region=default_region)
         if apply_attributes(profile.attributes, profile.attribute_times, mapping.attributes, call.timestamp):
             profile.updated_at = now
-        flag_modified(profile, "attributes")
-        flag_modified(profile, "attribute_times")
+            profile.changed = True
         for device in mapping.devices:
-            _keep_device(repo, workspace_id, device.kind, device.token, profile.id, now)
+            book.keep_device(device.kind, device.token, profile)
         for rejection in mapping.rejected:
             log.info("field_refused", profile_id=profile.id, field=rejection.field, reason=rejection.reason)
-        outcomes.append(IdentifyOutcome(profile.id, mapping.rejected))
-    return outcomes
+        linked.append((profile.id, mapping.rejected))
+    store.save_book(connection, book)
+    _log_book(book)
+    return [IdentifyOutcome(book.canonical(pid) if pid else "", rejected) for pid, rejected in linked]
 
 
-def _keep_device(repo: IdentityRepository, workspace_id: str, kind: str, token: str, profile_id: str, now: datetime) -> None:
-    """A token is kept once; it moves to the user who sent it last."""
-    existing = repo.device(workspace_id, kind, token)
-    if existing is None:
-        repo.session.add(DeviceRecord(workspace_id=workspace_id, kind=kind, token=token, profile_id=profile_id, last_seen=now))
-        repo.session.flush()
-    else:
-        if existing.profile_id != profile_id:
-            log.info("device_moved", kind=kind, from_profile=existing.profile_id, to_profile=profile_id)
-        existing.profile_id = profile_id
-        existing.last_seen = now
+def _log_book(book) -> None:
+    if book.created:
+        log.info("profiles_created", count=len(book.created))
+    for merge in book.merges:
+        log.info("profiles_merged", source=merge.source, target=merge.target)
 
 
-def alias(session: Session, *, workspace_id: str, calls: list[AliasCommand], now: datetime) -> list[str]:
-    repo = IdentityRepository(session)
-    _require_workspace(repo, workspace_id)
+def alias(
+    connection: Connection, *, workspace_id: str, calls: list[AliasCommand], now: datetime,
+    new_id: Callable[[], str] = new_profile_id,
+) -> list[str]:
+    _require_workspace_exists(connection, workspace_id)
     errors = []
     for index, call in enumerate(calls):
         if not call.previous_id:
@@ -300,43 +177,66 @@ def alias(session: Session, *, workspace_id: str, calls: list[AliasCommand], now
             errors.append(FieldError(f"calls[{index}].userId", "is required"))
     if errors:
         raise InvalidArgument(errors=errors)
-    linker = _Linker(repo, workspace_id, now)
     ids = {c.previous_id for c in calls} | {c.user_id for c in calls}
-    linker.preload(set(ids), set(ids))
-    return [linker.alias(call.previous_id, call.user_id).id for call in calls]
+    book = store.load_book(connection, workspace_id, set(ids), set(ids), now=now, new_id=new_id)
+    profiles = [book.alias(call.previous_id, call.user_id).id for call in calls]
+    store.save_book(connection, book)
+    _log_book(book)
+    return [book.canonical(pid) for pid in profiles]
 
 
-def group(session: Session, *, workspace_id: str, calls: list[GroupCommand], now: datetime) -> None:
-    repo = IdentityRepository(session)
-    _require_workspace(repo, workspace_id)
-    linker = _Linker(repo, workspace_id, now)
-    linker.preload({c.user_id for c in calls if c.user_id}, {c.anonymous_id for c in calls if c.anonymous_id})
+def group(
+    connection: Connection, *, workspace_id: str, calls: list[GroupCommand], now: datetime,
+    new_id: Callable[[], str] = new_profile_id,
+) -> None:
+    _require_workspace_exists(connection, workspace_id)
+    book = store.load_book(
+        connection,
+        workspace_id,
+        {c.user_id for c in calls if c.user_id},
+        {c.anonymous_id for c in calls if c.anonymous_id},
+        now=now,
+        new_id=new_id,
+    )
     for call in calls:
         if not call.group_id:
             continue
-        record = repo.group(workspace_id, call.group_id)
-        if record is None:
-            record = GroupRecord(workspace_id=workspace_id, group_id=call.group_id, traits={}, updated_at=now)
-            session.add(record)
-        record.traits = {**record.traits, **call.traits}
-        record.updated_at = now
+        store.upsert_group(connection, workspace_id, call.group_id, call.traits, now)
         if call.user_id or call.anonymous_id:
-            profile = linker.link(call.user_id, call.anonymous_id)
-            session.merge(GroupMemberRecord(workspace_id=workspace_id, group_id=call.group_id, profile_id=profile.id))
-        session.flush()
+            profile = book.link(call.user_id, call.anonymous_id)
+            book.memberships.add((call.group_id, profile.id))
+    store.save_book(connection, book)
+    _log_book(book)
 
 
 def resolve(
-    session: Session, *, workspace_id: str, refs: list[UserRef], create_missing: bool, now: datetime
-) -> list[ProfileRecord | None]:
-    repo = IdentityRepository(session)
-    _require_workspace(repo, workspace_id)
-    linker = _Linker(repo, workspace_id, now)
-    linker.preload({r.user_id for r in refs if r.user_id}, {r.anonymous_id for r in refs if r.anonymous_id})
-    return [
-        linker.link(ref.user_id, ref.anonymous_id, create=create_missing) if (ref.user_id or ref.anonymous_id) else None
+    connection: Connection, *, workspace_id: str, refs: list[UserRef], create_missing: bool, now: datetime,
+    new_id: Callable[[], str] = new_profile_id,
+) -> list[tuple[str, str] | None]:
+    """[(profile id, user id)] per ref, None for a ref that names no one (and creates nothing)."""
+    _require_workspace_exists(connection, workspace_id)
+    book = store.load_book(
+        connection,
+        workspace_id,
+        {r.user_id for r in refs if r.user_id},
+        {r.anonymous_id for r in refs if r.anonymous_id},
+        now=now,
+        new_id=new_id,
+    )
+    found = [
+        book.link(ref.user_id, ref.anonymous_id, create=create_missing) if (ref.user_id or ref.anonymous_id) else None
         for ref in refs
     ]
+    store.save_book(connection, book)
+    _log_book(book)
+    answers = []
+    for profile in found:
+        if profile is None:
+            answers.append(None)
+        else:
+            canonical = book.profiles[book.canonical(profile.id)]
+            answers.append((canonical.id, canonical.user_id or ""))
+    return answers
 
 
 def find_profile(repo: IdentityRepository, workspace_id: str, some_id: str) -> ProfileRecord | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
-from herald_common.aio import BlockingRunner
+from herald_common.aio import BlockingRunner, GroupCommit
 from herald_common.clients import IngestClient
 from herald_common.clock import Clock
 from herald_common.db import session_scope
@@ -31,6 +31,15 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self.clock = clock
         self.default_region = default_region
         self.ingest = ingest
+        self.writer = GroupCommit(runner, self._write_many)
+
+    def _write_many(self, items):
+        """Several identify/alias/group/resolve requests in one transaction, in arrival order."""
+        with self.engine.begin() as connection:
+            return [handler(connection, **kwargs) for handler, kwargs in items]
+
+    async def _batch_write(self, handler, **kwargs):
+        return await self.writer.submit((handler, kwargs))
 
     async def _unit_of_work(self, handler, **kwargs):
         def work():
@@ -75,7 +84,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             )
         if errors:
             raise InvalidArgument(errors=errors)
-        outcomes = await self._unit_of_work(
+        outcomes = await self._batch_write(
             handlers.identify,
             workspace_id=request.workspace_id,
             calls=calls,
@@ -98,7 +107,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             handlers.AliasCommand(previous_id=c.previous_id, user_id=c.user_id, timestamp=to_datetime(c.timestamp, now))
             for c in request.calls
         ]
-        profile_ids = await self._unit_of_work(handlers.alias, workspace_id=request.workspace_id, calls=calls, now=now)
+        profile_ids = await self._batch_write(handlers.alias, workspace_id=request.workspace_id, calls=calls, now=now)
         return identity_pb2.AliasResponse(results=[identity_pb2.AliasResult(profile_id=p) for p in profile_ids])
 
     async def Group(self, request, context):
@@ -118,25 +127,20 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                     timestamp=to_datetime(c.timestamp, now),
                 )
             )
-        await self._unit_of_work(handlers.group, workspace_id=request.workspace_id, calls=calls, now=now)
+        await self._batch_write(handlers.group, workspace_id=request.workspace_id, calls=calls, now=now)
         return identity_pb2.GroupResponse()
 
     async def Resolve(self, request, context):
         refs = [handlers.UserRef(r.user_id or None, r.anonymous_id or None) for r in request.refs]
-
-        def work(session, **kwargs):
-            profiles = handlers.resolve(session, **kwargs)
-            return [(p.id, p.user_id or "") if p is not None else ("", "") for p in profiles]
-
-        resolved = await self._unit_of_work(
-            work,
+        answers = await self._batch_write(
+            handlers.resolve,
             workspace_id=request.workspace_id,
             refs=refs,
             create_missing=request.create_missing,
             now=self.clock.now(),
         )
         return identity_pb2.ResolveResponse(
-            users=[identity_pb2.ResolvedUser(profile_id=p, user_id=u) for p, u in resolved]
+            users=[identity_pb2.ResolvedUser(profile_id=a[0], user_id=a[1]) if a else identity_pb2.ResolvedUser() for a in answers]
         )
 
     async def GetUser(self, request, context):

@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, delete, select, update
+from collections.abc import Callable
+
+from sqlalchemy import JSON, Column, Connection, Index, UniqueConstraint, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
+
+from herald_services.identity.domain import Profile, ProfileBook
 
 
 class IdentityTable(SQLModel, registry=registry()):
@@ -150,25 +155,164 @@ class IdentityRepository:
     def group(self, workspace_id: str, group_id: str) -> GroupRecord | None:
         return self.session.get(GroupRecord, (workspace_id, group_id))
 
-    def move_profile_links(self, workspace_id: str, source_id: str, target_id: str) -> None:
-        """Re-points everything that named source at target (after a merge)."""
-        for table in (AnonymousIdRecord, DeviceRecord):
-            self.session.execute(
-                update(table).where(table.workspace_id == workspace_id, table.profile_id == source_id).values(profile_id=target_id)
-            )
-        self.session.execute(
-            update(ProfileRecord)
-            .where(ProfileRecord.workspace_id == workspace_id, ProfileRecord.merged_into == source_id)
-            .values(merged_into=target_id)
-        )
-        members = self.session.execute(
-            select(GroupMemberRecord.group_id).where(GroupMemberRecord.profile_id == source_id)
-        ).scalars().all()
-        self.session.execute(delete(GroupMemberRecord).where(GroupMemberRecord.profile_id == source_id))
-        for group_id in members:
-            self.session.merge(GroupMemberRecord(workspace_id=workspace_id, group_id=group_id, profile_id=target_id))
-
     def delete_profiles(self, workspace_id: str, profile_ids: list[str]) -> None:
         for table in (AnonymousIdRecord, DeviceRecord, GroupMemberRecord):
             self.session.execute(delete(table).where(table.workspace_id == workspace_id, table.profile_id.in_(profile_ids)))
         self.session.execute(delete(ProfileRecord).where(ProfileRecord.id.in_(profile_ids)))
+
+
+# ---- the batch path: Core statements, a few per request ---------------------------------
+
+PROFILE = ProfileRecord.__table__
+ALIAS = AnonymousIdRecord.__table__
+DEVICE = DeviceRecord.__table__
+GROUP_MEMBER = GroupMemberRecord.__table__
+WORKSPACE = WorkspaceRecord.__table__
+_CHUNK = 500
+
+
+def _chunks(values: list[str]):
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _upsert(connection: Connection, table):
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def workspace_exists(connection: Connection, workspace_id: str) -> bool:
+    return connection.execute(select(WORKSPACE.c.id).where(WORKSPACE.c.id == workspace_id)).first() is not None
+
+
+def _profile(row) -> Profile:
+    return Profile(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        user_id=row.user_id,
+        attributes=row.attributes,
+        attribute_times=row.attribute_times,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        merged_into=row.merged_into,
+    )
+
+
+def load_book(
+    connection: Connection,
+    workspace_id: str,
+    user_ids: set[str],
+    aliases: set[str],
+    *,
+    now: datetime,
+    new_id: Callable[[], str],
+) -> ProfileBook:
+    """The profiles and aliases these ids name, in a few queries."""
+    book = ProfileBook(workspace_id=workspace_id, now=now, new_id=new_id)
+    user_ids.discard("")
+    aliases.discard("")
+    for chunk in _chunks(sorted(user_ids)):
+        for row in connection.execute(
+            select(PROFILE).where(PROFILE.c.workspace_id == workspace_id, PROFILE.c.user_id.in_(chunk))
+        ):
+            book.add_loaded(_profile(row))
+    for chunk in _chunks(sorted(aliases | user_ids)):
+        for alias, profile_id in connection.execute(
+            select(ALIAS.c.anonymous_id, ALIAS.c.profile_id).where(
+                ALIAS.c.workspace_id == workspace_id, ALIAS.c.anonymous_id.in_(chunk)
+            )
+        ):
+            book.by_alias[alias] = profile_id
+    missing = sorted(set(book.by_alias.values()) - set(book.profiles))
+    for chunk in _chunks(missing):
+        for row in connection.execute(select(PROFILE).where(PROFILE.c.id.in_(chunk))):
+            book.add_loaded(_profile(row))
+    return book
+
+
+def save_book(connection: Connection, book: ProfileBook) -> None:
+    """Writes back what the book changed: new and changed profiles, merges, aliases, devices."""
+    fields = ("user_id", "attributes", "attribute_times", "merged_into", "updated_at")
+    created = [p for p in book.profiles.values() if p.new]
+    if created:
+        connection.execute(
+            PROFILE.insert(),
+            [
+                {"id": p.id, "workspace_id": p.workspace_id, "created_at": p.created_at, **{f: getattr(p, f) for f in fields}}
+                for p in created
+            ],
+        )
+    changed = [p for p in book.profiles.values() if p.changed and not p.new]
+    if changed:
+        connection.execute(
+            PROFILE.update().where(PROFILE.c.id == bindparam("b_id")).values({f: bindparam(f"b_{f}") for f in fields}),
+            [{"b_id": p.id, **{f"b_{f}": getattr(p, f) for f in fields}} for p in changed],
+        )
+    for merge in book.merges:
+        _move_links(connection, book.workspace_id, merge.source, merge.target)
+    if book.new_aliases:
+        statement = _upsert(connection, ALIAS)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["workspace_id", "anonymous_id"], set_={"profile_id": statement.excluded.profile_id}
+            ),
+            [
+                {"workspace_id": book.workspace_id, "anonymous_id": alias, "profile_id": book.canonical(pid), "created_at": book.now}
+                for alias, pid in book.new_aliases.items()
+            ],
+        )
+    if book.devices:
+        statement = _upsert(connection, DEVICE)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["workspace_id", "kind", "token"],
+                set_={"profile_id": statement.excluded.profile_id, "last_seen": statement.excluded.last_seen},
+            ),
+            [
+                {"workspace_id": book.workspace_id, "kind": kind, "token": token, "profile_id": book.canonical(pid), "last_seen": book.now}
+                for (kind, token), pid in book.devices.items()
+            ],
+        )
+    if book.memberships:
+        statement = _upsert(connection, GROUP_MEMBER)
+        connection.execute(
+            statement.on_conflict_do_nothing(),
+            [
+                {"workspace_id": book.workspace_id, "group_id": group_id, "profile_id": book.canonical(pid)}
+                for group_id, pid in sorted(book.memberships)
+            ],
+        )
+
+
+def _move_links(connection: Connection, workspace_id: str, source: str, target: str) -> None:
+    """Re-points what named source at target, after source merged into target."""
+    for table in (ALIAS, DEVICE):
+        connection.execute(
+            update(table).where(table.c.workspace_id == workspace_id, table.c.profile_id == source).values(profile_id=target)
+        )
+    connection.execute(
+        update(PROFILE).where(PROFILE.c.workspace_id == workspace_id, PROFILE.c.merged_into == source).values(merged_into=target)
+    )
+    groups = connection.execute(select(GROUP_MEMBER.c.group_id).where(GROUP_MEMBER.c.profile_id == source)).scalars().all()
+    connection.execute(delete(GROUP_MEMBER).where(GROUP_MEMBER.c.profile_id == source))
+    if groups:
+        statement = _upsert(connection, GROUP_MEMBER)
+        connection.execute(
+            statement.on_conflict_do_nothing(),
+            [{"workspace_id": workspace_id, "group_id": g, "profile_id": target} for g in groups],
+        )
+
+
+def upsert_group(connection: Connection, workspace_id: str, group_id: str, traits: dict[str, Any], now: datetime) -> None:
+    table = GroupRecord.__table__
+    current = connection.execute(
+        select(table.c.traits).where(table.c.workspace_id == workspace_id, table.c.group_id == group_id)
+    ).scalar_one_or_none()
+    if current is None:
+        connection.execute(table.insert(), [{"workspace_id": workspace_id, "group_id": group_id, "traits": traits, "updated_at": now}])
+    else:
+        connection.execute(
+            table.update()
+            .where(table.c.workspace_id == workspace_id, table.c.group_id == group_id)
+            .values(traits={**current, **traits}, updated_at=now)
+        )
