@@ -1,0 +1,1 @@
+"""gateway: Segment's HTTP tracking API in front of identity and ingest; nothing durable."""
