@@ -8,7 +8,7 @@ from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from herald.delivery.v1 import delivery_pb2_grpc
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from herald_common.grpcclient import open_channel
+from herald_common.grpcclient import open_channel, request_metadata
 
 
 class _Client:
@@ -39,63 +39,63 @@ class IdentityClient(_Client):
 
     async def ensure_workspace(self, *, workspace_id: str, name: str, write_key: str) -> identity_pb2.Workspace:
         request = identity_pb2.EnsureWorkspaceRequest(id=workspace_id, name=name, write_key=write_key)
-        return await self.stub.EnsureWorkspace(request, timeout=self.timeout)
+        return await self.stub.EnsureWorkspace(request, timeout=self.timeout, metadata=request_metadata())
 
     async def workspace_by_write_key(self, write_key: str) -> identity_pb2.Workspace:
         request = identity_pb2.GetWorkspaceByWriteKeyRequest(write_key=write_key)
-        return await self.stub.GetWorkspaceByWriteKey(request, timeout=self.timeout)
+        return await self.stub.GetWorkspaceByWriteKey(request, timeout=self.timeout, metadata=request_metadata())
 
     async def identify(self, request: identity_pb2.IdentifyRequest) -> identity_pb2.IdentifyResponse:
-        return await self.stub.Identify(request, timeout=self.timeout)
+        return await self.stub.Identify(request, timeout=self.timeout, metadata=request_metadata())
 
     async def alias(self, request: identity_pb2.AliasRequest) -> identity_pb2.AliasResponse:
-        return await self.stub.Alias(request, timeout=self.timeout)
+        return await self.stub.Alias(request, timeout=self.timeout, metadata=request_metadata())
 
     async def group(self, request: identity_pb2.GroupRequest) -> identity_pb2.GroupResponse:
-        return await self.stub.Group(request, timeout=self.timeout)
+        return await self.stub.Group(request, timeout=self.timeout, metadata=request_metadata())
 
     async def resolve(self, request: identity_pb2.ResolveRequest) -> identity_pb2.ResolveResponse:
-        return await self.stub.Resolve(request, timeout=self.timeout)
+        return await self.stub.Resolve(request, timeout=self.timeout, metadata=request_metadata())
 
     async def get_user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.User:
         request = identity_pb2.GetUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
-        return await self.stub.GetUser(request, timeout=self.timeout)
+        return await self.stub.GetUser(request, timeout=self.timeout, metadata=request_metadata())
 
     async def delete_user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.DeleteUserResponse:
         request = identity_pb2.DeleteUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
-        return await self.stub.DeleteUser(request, timeout=self.timeout)
+        return await self.stub.DeleteUser(request, timeout=self.timeout, metadata=request_metadata())
 
 
 class IngestClient(_Client):
     stub_class = ingest_pb2_grpc.IngestServiceStub
 
     async def record(self, request: ingest_pb2.RecordRequest) -> ingest_pb2.RecordResponse:
-        return await self.stub.Record(request, timeout=self.timeout)
+        return await self.stub.Record(request, timeout=self.timeout, metadata=request_metadata())
 
     async def list_events(self, workspace_id: str, include_hidden: bool) -> ingest_pb2.ListEventsResponse:
         request = ingest_pb2.ListEventsRequest(workspace_id=workspace_id, include_hidden=include_hidden)
-        return await self.stub.ListEvents(request, timeout=self.timeout)
+        return await self.stub.ListEvents(request, timeout=self.timeout, metadata=request_metadata())
 
     async def get_event_definition(self, workspace_id: str, name: str) -> ingest_pb2.EventDefinition:
         request = ingest_pb2.GetEventDefinitionRequest(workspace_id=workspace_id, name=name)
-        return await self.stub.GetEventDefinition(request, timeout=self.timeout)
+        return await self.stub.GetEventDefinition(request, timeout=self.timeout, metadata=request_metadata())
 
     async def define_event(self, workspace_id: str, name: str, description: str = "") -> ingest_pb2.EventDefinition:
         request = ingest_pb2.DefineEventRequest(workspace_id=workspace_id, name=name, description=description)
-        return await self.stub.DefineEvent(request, timeout=self.timeout)
+        return await self.stub.DefineEvent(request, timeout=self.timeout, metadata=request_metadata())
 
     async def hide_event(self, workspace_id: str, name: str, hidden: bool = True) -> ingest_pb2.EventDefinition:
         request = ingest_pb2.HideEventRequest(workspace_id=workspace_id, name=name)
         method = self.stub.HideEvent if hidden else self.stub.UnhideEvent
-        return await method(request, timeout=self.timeout)
+        return await method(request, timeout=self.timeout, metadata=request_metadata())
 
     async def list_user_events(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 100):
         request = ingest_pb2.ListUserEventsRequest(workspace_id=workspace_id, id=user_or_anonymous_id, limit=limit)
-        return await self.stub.ListUserEvents(request, timeout=self.timeout)
+        return await self.stub.ListUserEvents(request, timeout=self.timeout, metadata=request_metadata())
 
     async def purge_user_events(self, workspace_id: str, profile_ids: list[str]) -> int:
         request = ingest_pb2.PurgeUserEventsRequest(workspace_id=workspace_id, profile_ids=profile_ids)
-        response = await self.stub.PurgeUserEvents(request, timeout=self.timeout)
+        response = await self.stub.PurgeUserEvents(request, timeout=self.timeout, metadata=request_metadata())
         return response.deleted
 
 
@@ -103,7 +103,7 @@ class CampaignClient(_Client):
     stub_class = campaign_pb2_grpc.CampaignServiceStub
 
     async def on_events(self, events) -> campaign_pb2.OnEventsResponse:
-        return await self.stub.OnEvents(campaign_pb2.OnEventsRequest(events=events), timeout=self.timeout)
+        return await self.stub.OnEvents(campaign_pb2.OnEventsRequest(events=events), timeout=self.timeout, metadata=request_metadata())
 
 
 class DeliveryClient(_Client):

@@ -56,9 +56,6 @@ def run(name: str, build: Callable[[Settings], Awaitable[RunningService]]) -> No
         await service.start()
         await serve_until_signalled(service.server, service.health, on_stop=service.close)
 
-    try:
-        import uvloop
+    import uvloop
 
-        uvloop.run(serve())
-    except ImportError:
-        asyncio.run(serve())
+    uvloop.run(serve())
