@@ -62,6 +62,7 @@ def create_service_engine(settings: Settings, service: str) -> Engine:
             f"sqlite:///{path}",
             connect_args={"check_same_thread": False, "timeout": 30},
             json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
         )
         synchronous = settings.sqlite_synchronous
 
@@ -84,6 +85,7 @@ def create_service_engine(settings: Settings, service: str) -> Engine:
         pool_size=10,
         max_overflow=10,
         json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
     )
     with engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

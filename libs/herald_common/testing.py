@@ -4,6 +4,7 @@ OnEvents that records what it is handed. Used until (and beside) the real campai
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 
@@ -23,6 +24,7 @@ class RecordingCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         self.seen_ids: set[str] = set()
         self.repeats = 0
         self.changed = asyncio.Event()
+        self.arrivals: list[tuple[float, int]] = []  # (monotonic time, distinct events so far)
 
     async def OnEvents(self, request, context):
         if self.delay:
@@ -36,6 +38,7 @@ class RecordingCampaign(campaign_pb2_grpc.CampaignServiceServicer):
             if self.keep_events:
                 self.events.append(event)
         self.received += len(request.events)
+        self.arrivals.append((time.monotonic(), len(self.seen_ids)))
         self.changed.set()
         return campaign_pb2.OnEventsResponse(accepted=len(request.events))
 

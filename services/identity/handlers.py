@@ -215,6 +215,10 @@ def resolve(
 ) -> list[tuple[str, str] | None]:
     """[(profile id, user id)] per ref, None for a ref that names no one (and creates nothing)."""
     _require_workspace_exists(connection, workspace_id)
+    if all(ref.user_id or ref.anonymous_id for ref in refs):
+        known = store.resolve_known(connection, workspace_id, [(r.user_id, r.anonymous_id) for r in refs])
+        if known is not None:
+            return known
     book = store.load_book(
         connection,
         workspace_id,

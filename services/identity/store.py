@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import functools
 from collections.abc import Callable
 
 from sqlalchemy import JSON, Column, Connection, Index, UniqueConstraint, bindparam, delete, select, update
@@ -181,6 +182,37 @@ def _upsert(connection: Connection, table):
     return dialect.insert(table)
 
 
+# Statements of the batch path, built once: building and cache-keying a statement costs more
+# than running it for a request of a hundred calls.
+_PROFILE_FIELDS = ("user_id", "attributes", "attribute_times", "merged_into", "updated_at")
+_PROFILES_BY_USER = select(PROFILE).where(
+    PROFILE.c.workspace_id == bindparam("workspace_id"), PROFILE.c.user_id.in_(bindparam("ids", expanding=True))
+)
+_ALIASES = select(ALIAS.c.anonymous_id, ALIAS.c.profile_id).where(
+    ALIAS.c.workspace_id == bindparam("workspace_id"), ALIAS.c.anonymous_id.in_(bindparam("ids", expanding=True))
+)
+_PROFILES_BY_ID = select(PROFILE).where(PROFILE.c.id.in_(bindparam("ids", expanding=True)))
+_UPDATE_PROFILE = PROFILE.update().where(PROFILE.c.id == bindparam("b_id")).values(
+    {f: bindparam(f"b_{f}") for f in _PROFILE_FIELDS}
+)
+
+
+@functools.cache
+def _upserts(dialect_name: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    aliases = dialect.insert(ALIAS)
+    aliases = aliases.on_conflict_do_update(
+        index_elements=["workspace_id", "anonymous_id"], set_={"profile_id": aliases.excluded.profile_id}
+    )
+    devices = dialect.insert(DEVICE)
+    devices = devices.on_conflict_do_update(
+        index_elements=["workspace_id", "kind", "token"],
+        set_={"profile_id": devices.excluded.profile_id, "last_seen": devices.excluded.last_seen},
+    )
+    members = dialect.insert(GROUP_MEMBER).on_conflict_do_nothing()
+    return aliases, devices, members
+
+
 def workspace_exists(connection: Connection, workspace_id: str) -> bool:
     return connection.execute(select(WORKSPACE.c.id).where(WORKSPACE.c.id == workspace_id)).first() is not None
 
@@ -212,27 +244,22 @@ def load_book(
     user_ids.discard("")
     aliases.discard("")
     for chunk in _chunks(sorted(user_ids)):
-        for row in connection.execute(
-            select(PROFILE).where(PROFILE.c.workspace_id == workspace_id, PROFILE.c.user_id.in_(chunk))
-        ):
+        for row in connection.execute(_PROFILES_BY_USER, {"workspace_id": workspace_id, "ids": chunk}):
             book.add_loaded(_profile(row))
     for chunk in _chunks(sorted(aliases | user_ids)):
-        for alias, profile_id in connection.execute(
-            select(ALIAS.c.anonymous_id, ALIAS.c.profile_id).where(
-                ALIAS.c.workspace_id == workspace_id, ALIAS.c.anonymous_id.in_(chunk)
-            )
-        ):
+        for alias, profile_id in connection.execute(_ALIASES, {"workspace_id": workspace_id, "ids": chunk}):
             book.by_alias[alias] = profile_id
     missing = sorted(set(book.by_alias.values()) - set(book.profiles))
     for chunk in _chunks(missing):
-        for row in connection.execute(select(PROFILE).where(PROFILE.c.id.in_(chunk))):
+        for row in connection.execute(_PROFILES_BY_ID, {"ids": chunk}):
             book.add_loaded(_profile(row))
     return book
 
 
 def save_book(connection: Connection, book: ProfileBook) -> None:
     """Writes back what the book changed: new and changed profiles, merges, aliases, devices."""
-    fields = ("user_id", "attributes", "attribute_times", "merged_into", "updated_at")
+    fields = _PROFILE_FIELDS
+    alias_upsert, device_upsert, member_upsert = _upserts(connection.dialect.name)
     created = [p for p in book.profiles.values() if p.new]
     if created:
         connection.execute(
@@ -245,38 +272,30 @@ def save_book(connection: Connection, book: ProfileBook) -> None:
     changed = [p for p in book.profiles.values() if p.changed and not p.new]
     if changed:
         connection.execute(
-            PROFILE.update().where(PROFILE.c.id == bindparam("b_id")).values({f: bindparam(f"b_{f}") for f in fields}),
+            _UPDATE_PROFILE,
             [{"b_id": p.id, **{f"b_{f}": getattr(p, f) for f in fields}} for p in changed],
         )
     for merge in book.merges:
         _move_links(connection, book.workspace_id, merge.source, merge.target)
     if book.new_aliases:
-        statement = _upsert(connection, ALIAS)
         connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["workspace_id", "anonymous_id"], set_={"profile_id": statement.excluded.profile_id}
-            ),
+            alias_upsert,
             [
                 {"workspace_id": book.workspace_id, "anonymous_id": alias, "profile_id": book.canonical(pid), "created_at": book.now}
                 for alias, pid in book.new_aliases.items()
             ],
         )
     if book.devices:
-        statement = _upsert(connection, DEVICE)
         connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["workspace_id", "kind", "token"],
-                set_={"profile_id": statement.excluded.profile_id, "last_seen": statement.excluded.last_seen},
-            ),
+            device_upsert,
             [
                 {"workspace_id": book.workspace_id, "kind": kind, "token": token, "profile_id": book.canonical(pid), "last_seen": book.now}
                 for (kind, token), pid in book.devices.items()
             ],
         )
     if book.memberships:
-        statement = _upsert(connection, GROUP_MEMBER)
         connection.execute(
-            statement.on_conflict_do_nothing(),
+            member_upsert,
             [
                 {"workspace_id": book.workspace_id, "group_id": group_id, "profile_id": book.canonical(pid)}
                 for group_id, pid in sorted(book.memberships)
@@ -316,3 +335,41 @@ def upsert_group(connection: Connection, workspace_id: str, group_id: str, trait
             .where(table.c.workspace_id == workspace_id, table.c.group_id == group_id)
             .values(traits={**current, **traits}, updated_at=now)
         )
+
+
+_USER_PROFILE_IDS = select(PROFILE.c.user_id, PROFILE.c.id).where(
+    PROFILE.c.workspace_id == bindparam("workspace_id"), PROFILE.c.user_id.in_(bindparam("ids", expanding=True))
+)
+_USER_IDS_OF = select(PROFILE.c.id, PROFILE.c.user_id).where(PROFILE.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def resolve_known(
+    connection: Connection, workspace_id: str, refs: list[tuple[str | None, str | None]]
+) -> list[tuple[str, str]] | None:
+    """Answers a resolve from ids alone when every ref names an existing profile and nothing
+    needs joining; None when some ref needs the full rules (create, join or merge)."""
+    user_ids = sorted({u for u, _ in refs if u})
+    aliases = sorted({a for _, a in refs if a} | set(user_ids))
+    by_user: dict[str, str] = {}
+    for chunk in _chunks(user_ids):
+        by_user.update(connection.execute(_USER_PROFILE_IDS, {"workspace_id": workspace_id, "ids": chunk}).all())
+    by_alias: dict[str, str] = {}
+    for chunk in _chunks(aliases):
+        by_alias.update(connection.execute(_ALIASES, {"workspace_id": workspace_id, "ids": chunk}).all())
+    user_of = {profile_id: user_id for user_id, profile_id in by_user.items()}
+    unknown = sorted(set(by_alias.values()) - set(user_of))
+    for chunk in _chunks(unknown):
+        for profile_id, user_id in connection.execute(_USER_IDS_OF, {"ids": chunk}):
+            user_of[profile_id] = user_id
+    answers = []
+    for user_id, anonymous_id in refs:
+        if user_id:
+            profile_id = by_user.get(user_id) or by_alias.get(user_id)
+            if profile_id is None or (anonymous_id and by_alias.get(anonymous_id) != profile_id):
+                return None
+        else:
+            profile_id = by_alias.get(anonymous_id)
+            if profile_id is None:
+                return None
+        answers.append((profile_id, user_of.get(profile_id) or ""))
+    return answers
