@@ -103,7 +103,10 @@ class CampaignClient(_Client):
     stub_class = campaign_pb2_grpc.CampaignServiceStub
 
     async def on_events(self, events) -> campaign_pb2.OnEventsResponse:
-        return await self.stub.OnEvents(campaign_pb2.OnEventsRequest(events=events), timeout=self.timeout, metadata=request_metadata())
+        return await self.send_events(campaign_pb2.OnEventsRequest(events=events))
+
+    async def send_events(self, request: campaign_pb2.OnEventsRequest) -> campaign_pb2.OnEventsResponse:
+        return await self.stub.OnEvents(request, timeout=self.timeout, metadata=request_metadata())
 
 
 class DeliveryClient(_Client):

@@ -112,11 +112,12 @@ def _object(raw: bytes, field_name: str) -> dict[str, Any]:
 
 def record_many(
     connection: Connection, items: list[tuple[str, list[PreparedEvent]]]
-) -> list[tuple[dict[int, int], set[int]]]:
+) -> tuple[list[tuple[dict[int, int], set[int]]], list[tuple]]:
     """Keeps events whose message id is new and bumps the catalogue, for several requests in
     one transaction. Kept events are the outbox: campaign is handed every event past its cursor.
 
-    Returns per request ({batch index: event id} of recorded events, batch indexes of duplicates).
+    Returns per request ({batch index: event id} of recorded events, batch indexes of duplicates),
+    and the rows inserted, in id order, in the event table's column order.
     """
     by_workspace: dict[str, list[str]] = {}
     for workspace_id, events in items:
@@ -139,7 +140,7 @@ def record_many(
                 kept.append((workspace_id, event))
         results.append(({}, duplicates))
     if not kept:
-        return results
+        return results, []
     next_id = store.reserve_event_ids(connection, len(kept))
     rows = []
     position = 0
@@ -156,7 +157,7 @@ def record_many(
                          event.timestamp, event.received_at))
     store.insert_events(connection, rows)
     _bump_catalogue(connection, kept)
-    return results
+    return results, rows
 
 
 def _bump_catalogue(connection: Connection, events: list[tuple[str, PreparedEvent]]) -> None:

@@ -27,7 +27,13 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
     campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
     dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
     servicer = IngestServicer(
-        engine=engine, runner=runner, clock=clock or SystemClock(), identity=identity, on_recorded=dispatcher.wake
+        engine=engine,
+        runner=runner,
+        clock=clock or SystemClock(),
+        identity=identity,
+        on_recorded=dispatcher.wake,
+        on_committed=dispatcher.committed,
+        on_purged=dispatcher.forget,
     )
     registration = Registration(ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicer, SERVICE_NAME)
     server, port, health = create_server(address or settings.ingest_address, [registration])

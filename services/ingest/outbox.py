@@ -6,42 +6,72 @@ the events past the cursor are exactly those campaign has not had. While campaig
 slow they wait (across restarts too) and go out, oldest first, once it answers. Delivery is
 at least once: a crash between campaign's answer and the cursor update sends those events
 again with the same ids, and campaign ignores an event id it has seen.
+
+Reading back what was just written costs more than writing it (row decoding, time parsing),
+so events committed by this process also wait in memory, and the dispatcher reads the
+database only when memory does not start right after the cursor: after a restart, after a
+backlog larger than memory_limit, or after a privacy purge.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import grpc
 import structlog
 from sqlalchemy import Engine
 
+from herald.campaign.v1 import campaign_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common.aio import BlockingRunner
 from herald_common.clients import CampaignClient
-from herald_common.protoconv import set_timestamp
 from herald_services.ingest import store
 
 log = structlog.get_logger(__name__)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# (id, workspace_id, message_id, type, name, profile_id, user_id, anonymous_id,
+#  properties_json, context_json, timestamp, received_at) - the event table's column order.
+EventTuple = tuple
+
+
+def _micros(value: datetime) -> int:
+    delta = value - _EPOCH if value.tzinfo else value.replace(tzinfo=UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def add_event(events, row: EventTuple) -> ingest_pb2.Event:
+    """Appends one event to a repeated Event field, built in place (no copy)."""
+    (event_id, workspace_id, message_id, kind, name, profile_id, user_id, anonymous_id,
+     properties, context, timestamp, received_at) = row
+    event = events.add(
+        id=str(event_id),
+        workspace_id=workspace_id,
+        message_id=message_id,
+        type=kind,
+        name=name,
+        profile_id=profile_id,
+        user_id=user_id or "",
+        anonymous_id=anonymous_id or "",
+        properties_json=properties.encode() if isinstance(properties, str) else properties,
+        context_json=context.encode() if isinstance(context, str) else context,
+        sequence=event_id,
+    )
+    seconds, micros = divmod(_micros(timestamp), 1_000_000)
+    event.timestamp.seconds, event.timestamp.nanos = seconds, micros * 1000
+    seconds, micros = divmod(_micros(received_at), 1_000_000)
+    event.received_at.seconds, event.received_at.nanos = seconds, micros * 1000
+    return event
+
 
 def event_message(row) -> ingest_pb2.Event:
-    message = ingest_pb2.Event(
-        id=str(row.id),
-        workspace_id=row.workspace_id,
-        message_id=row.message_id,
-        type=row.type,
-        name=row.name,
-        profile_id=row.profile_id,
-        user_id=row.user_id or "",
-        anonymous_id=row.anonymous_id or "",
-        properties_json=row.properties.encode(),
-        context_json=row.context.encode(),
-        sequence=row.id,
-    )
-    set_timestamp(message.timestamp, row.timestamp)
-    set_timestamp(message.received_at, row.received_at)
-    return message
+    """One event row (from the event table) as the Event message campaign receives."""
+    response = ingest_pb2.ListUserEventsResponse()
+    return add_event(response.events, tuple(row))
 
 
 class OutboxDispatcher:
@@ -53,16 +83,30 @@ class OutboxDispatcher:
         campaign: CampaignClient,
         batch_size: int = 1000,
         max_backoff: float = 10.0,
+        memory_limit: int = 100_000,
     ) -> None:
         self.engine = engine
         self.runner = runner
         self.campaign = campaign
         self.batch_size = batch_size
         self.max_backoff = max_backoff
+        self.memory_limit = memory_limit
+        self._recent: deque[EventTuple] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._cursor: int | None = None
         self.delivered = 0
+
+    def committed(self, rows: Iterable[EventTuple]) -> None:
+        """Called (from the database thread) once rows are committed, in id order."""
+        if len(self._recent) < self.memory_limit:
+            self._recent.extend(rows)
+        else:
+            self._recent.clear()  # campaign is behind: the database has them all
+
+    def forget(self) -> None:
+        """Drops what waits in memory (a purge deleted events); the database is the truth."""
+        self._recent.clear()
 
     def wake(self) -> None:
         self._wake.set()
@@ -79,43 +123,61 @@ class OutboxDispatcher:
                 pass
             self._task = None
 
-    def _head(self):
+    def _from_memory(self) -> list[EventTuple] | None:
+        recent = self._recent
+        while recent and recent[0][0] <= self._cursor:
+            recent.popleft()
+        if not recent or recent[0][0] != self._cursor + 1:
+            return None
+        taken = []
+        for _ in range(min(self.batch_size, len(recent))):
+            taken.append(recent.popleft())
+        return taken
+
+    def _from_database(self) -> list[EventTuple]:
         with self.engine.connect() as connection:
             if self._cursor is None:
                 self._cursor = store.delivered_cursor(connection)
-            return store.events_after(connection, self._cursor, self.batch_size)
+            return [tuple(row) for row in store.events_after(connection, self._cursor, self.batch_size)]
 
     def _acknowledge(self, event_id: int) -> None:
         with self.engine.begin() as connection:
             store.advance_delivered_cursor(connection, event_id)
-        self._cursor = event_id
 
     async def _run(self) -> None:
         backoff = 0.0
         blocked = False
+        pending: list[EventTuple] = []
         while True:
             if backoff:
                 await asyncio.sleep(backoff)
-            rows = await self.runner.run(self._head)
-            if not rows:
+            if not pending:
+                pending = (self._cursor is not None and self._from_memory()) or await self.runner.run(self._from_database)
+            if not pending:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
+                if not self._recent:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    except TimeoutError:
+                        pass
                 continue
-            events = [event_message(row) for row in rows]
+            request = campaign_pb2.OnEventsRequest()
+            for row in pending:
+                add_event(request.events, row)
             try:
-                await self.campaign.on_events(events)
+                await self.campaign.send_events(request)
             except grpc.aio.AioRpcError as error:
                 backoff = min(self.max_backoff, max(0.2, backoff * 2))
                 if not blocked:
                     log.warning("outbox_blocked", campaign=self.campaign.address, code=error.code().name,
-                                waiting=len(rows), retry_in=backoff)
+                                waiting=len(pending), retry_in=backoff)
                 blocked = True
                 continue
-            await self.runner.run(self._acknowledge, rows[-1].id)
-            self.delivered += len(rows)
+            last = pending[-1][0]
+            await self.runner.run(self._acknowledge, last)
+            self._cursor = last
+            self.delivered += len(pending)
+            pending = []
             if blocked:
                 log.info("outbox_resumed", campaign=self.campaign.address)
             blocked, backoff = False, 0.0

@@ -29,6 +29,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         clock: Clock,
         identity: IdentityClient,
         on_recorded: Callable[[], None],
+        on_committed: Callable[[list[tuple]], None] = lambda rows: None,
+        on_purged: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.runner = runner
@@ -36,11 +38,27 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.identity = identity
         self.resolver = ProfileResolver(identity)
         self.on_recorded = on_recorded
+        self.on_committed = on_committed
+        self.on_purged = on_purged
         self.recorder = GroupCommit(runner, self._record_groups)
+        self._received_at: dict[tuple[int, int], object] = {}
 
     def _record_groups(self, items):
         with self.engine.begin() as connection:
-            return handlers.record_many(connection, items)
+            results, rows = handlers.record_many(connection, items)
+        if rows:
+            self.on_committed(rows)
+        return results
+
+    def _received(self, stamp, now):
+        """A batch shares one received time: convert it once."""
+        key = (stamp.seconds, stamp.nanos)
+        found = self._received_at.get(key)
+        if found is None:
+            if len(self._received_at) > 1024:
+                self._received_at.clear()
+            found = self._received_at[key] = to_datetime(stamp, now)
+        return found
 
     async def _read(self, handler, **kwargs):
         def work():
@@ -71,7 +89,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 timestamp=e.timestamp,
                 sent_at=e.sent_at,
                 original_timestamp=e.original_timestamp,
-                received_at=to_datetime(e.received_at, now),
+                received_at=self._received(e.received_at, now),
             )
             for e in request.events
         ]
@@ -149,6 +167,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             handlers.purge_user_events, workspace_id=request.workspace_id, profile_ids=list(request.profile_ids)
         )
         self.resolver.forget(set(request.profile_ids))
+        self.on_purged()
         return ingest_pb2.PurgeUserEventsResponse(deleted=deleted)
 
 
