@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ class IncomingEvent:
     received_at: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class PreparedEvent:
     """An incoming event named and timed, ready to be kept once its user is resolved."""
 
@@ -59,10 +60,18 @@ class RecordOutcome:
     rejected: dict[int, str] = field(default_factory=dict)  # batch index -> reason
 
 
-def prepare(events: list[IncomingEvent]) -> tuple[list[PreparedEvent], dict[int, str]]:
-    """Names and times each event (pure); an event that cannot be kept is refused alone."""
+def prepare(
+    events: Sequence[IncomingEvent], received_at: Callable[[IncomingEvent], datetime] | None = None
+) -> tuple[list[PreparedEvent], dict[int, str]]:
+    """Names and times each event (pure); an event that cannot be kept is refused alone.
+
+    events may be anything with IncomingEvent's attributes (the rpc layer passes the request's
+    messages as they are, with received_at to read their received time, rather than copy
+    each into an IncomingEvent first).
+    """
     prepared, rejected = [], {}
     for index, incoming in enumerate(events):
+        received = incoming.received_at if received_at is None else received_at(incoming)
         try:
             if not incoming.user_id and not incoming.anonymous_id:
                 raise EventRefused("userId", "an event needs a userId or an anonymousId")
@@ -75,7 +84,7 @@ def prepare(events: list[IncomingEvent]) -> tuple[list[PreparedEvent], dict[int,
                 timestamp=incoming.timestamp,
                 sent_at=incoming.sent_at,
                 original_timestamp=incoming.original_timestamp,
-                received_at=incoming.received_at,
+                received_at=received,
             )
         except EventRefused as refusal:
             rejected[index] = str(refusal)
@@ -92,7 +101,7 @@ def prepare(events: list[IncomingEvent]) -> tuple[list[PreparedEvent], dict[int,
                 properties_json=(incoming.properties_json or b"{}").decode(),
                 context_json=(incoming.context_json or b"{}").decode(),
                 timestamp=when,
-                received_at=incoming.received_at,
+                received_at=received,
             )
         )
     return prepared, rejected

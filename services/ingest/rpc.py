@@ -77,23 +77,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def Record(self, request, context):
         _require(workspace_id=request.workspace_id)
         now = self.clock.now()
-        incoming = [
-            handlers.IncomingEvent(
-                message_id=e.message_id,
-                type=e.type,
-                event=e.event,
-                user_id=e.user_id,
-                anonymous_id=e.anonymous_id,
-                properties_json=e.properties_json,
-                context_json=e.context_json,
-                timestamp=e.timestamp,
-                sent_at=e.sent_at,
-                original_timestamp=e.original_timestamp,
-                received_at=self._received(e.received_at, now),
-            )
-            for e in request.events
-        ]
-        prepared, rejected = handlers.prepare(incoming)
+        prepared, rejected = handlers.prepare(request.events, lambda e: self._received(e.received_at, now))
         recorded, duplicates = {}, set()
         if prepared:
             resolved = await self.resolver.resolve(request.workspace_id, [(e.user_id, e.anonymous_id) for e in prepared])
