@@ -119,6 +119,18 @@ def _require_workspace_exists(connection: Connection, workspace_id: str) -> None
         raise NotFound(f"workspace {workspace_id!r} does not exist")
 
 
+def _book_for(connection: Connection, workspace_id: str, items, now: datetime, new_id: Callable[[], str]):
+    """The profiles named by the user ids and anonymous ids of these calls (or refs)."""
+    return store.load_book(
+        connection,
+        workspace_id,
+        {item.user_id for item in items if item.user_id},
+        {item.anonymous_id for item in items if item.anonymous_id},
+        now=now,
+        new_id=new_id,
+    )
+
+
 def identify(
     connection: Connection,
     *,
@@ -129,14 +141,7 @@ def identify(
     new_id: Callable[[], str] = new_profile_id,
 ) -> list[IdentifyOutcome]:
     _require_workspace_exists(connection, workspace_id)
-    book = store.load_book(
-        connection,
-        workspace_id,
-        {c.user_id for c in calls if c.user_id},
-        {c.anonymous_id for c in calls if c.anonymous_id},
-        now=now,
-        new_id=new_id,
-    )
+    book = _book_for(connection, workspace_id, calls, now, new_id)
     linked: list[tuple[str, list[FieldError]]] = []
     for call in calls:
         if not call.user_id and not call.anonymous_id:
@@ -190,14 +195,7 @@ def group(
     new_id: Callable[[], str] = new_profile_id,
 ) -> None:
     _require_workspace_exists(connection, workspace_id)
-    book = store.load_book(
-        connection,
-        workspace_id,
-        {c.user_id for c in calls if c.user_id},
-        {c.anonymous_id for c in calls if c.anonymous_id},
-        now=now,
-        new_id=new_id,
-    )
+    book = _book_for(connection, workspace_id, calls, now, new_id)
     for call in calls:
         if not call.group_id:
             continue
@@ -219,14 +217,7 @@ def resolve(
         known = store.resolve_known(connection, workspace_id, [(r.user_id, r.anonymous_id) for r in refs])
         if known is not None:
             return known
-    book = store.load_book(
-        connection,
-        workspace_id,
-        {r.user_id for r in refs if r.user_id},
-        {r.anonymous_id for r in refs if r.anonymous_id},
-        now=now,
-        new_id=new_id,
-    )
+    book = _book_for(connection, workspace_id, refs, now, new_id)
     found = [
         book.link(ref.user_id, ref.anonymous_id, create=create_missing) if (ref.user_id or ref.anonymous_id) else None
         for ref in refs
