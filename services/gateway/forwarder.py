@@ -204,5 +204,7 @@ class Forwarder:
                 for index, result in zip(plan.record_index, results):
                     if result.outcome == REJECTED:
                         outcome.rejected.append(Rejection(index, result.reason or "refused by ingest"))
+                    elif result.warning:
+                        outcome.warnings.append(FieldWarning(index, result.warning_field, result.warning))
         except grpc.aio.AioRpcError as error:
             raise translate(error, service) from None

@@ -90,6 +90,30 @@ def event_time(*, timestamp: str, sent_at: str, original_timestamp: str, receive
     return received_at
 
 
+def event_time_lenient(
+    *, timestamp: str, sent_at: str, original_timestamp: str, received_at: datetime
+) -> tuple[datetime, list[EventRefused]]:
+    """event_time, but a time field that cannot be read is ignored (and reported) rather than
+    costing the event: an event is never lost over its clock."""
+    ignored: list[EventRefused] = []
+
+    def readable(value: str, field: str) -> str:
+        try:
+            parse_time(value, field)
+            return value
+        except EventRefused as problem:
+            ignored.append(EventRefused(field, f"{problem.reason}; ignored"))
+            return ""
+
+    when = event_time(
+        timestamp=readable(timestamp, "timestamp"),
+        sent_at=readable(sent_at, "sentAt"),
+        original_timestamp=readable(original_timestamp, "originalTimestamp"),
+        received_at=received_at,
+    )
+    return when, ignored
+
+
 def property_set(properties: dict[str, Any]) -> tuple[str, ...]:
     """The sorted top-level property names: one 'definition' of an event."""
     return tuple(sorted(properties))

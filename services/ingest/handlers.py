@@ -14,7 +14,15 @@ from sqlalchemy import Connection, and_, delete, func, select
 
 from herald_common.errors import FieldError, InvalidArgument, NotFound
 from herald_services.ingest import store
-from herald_services.ingest.domain import CATALOGUE_DAYS, CatalogueWindow, EventRefused, event_name, event_time, hour_bucket, property_set
+from herald_services.ingest.domain import (
+    CATALOGUE_DAYS,
+    CatalogueWindow,
+    EventRefused,
+    event_name,
+    event_time_lenient,
+    hour_bucket,
+    property_set,
+)
 from herald_services.ingest.store import EVENT, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
 
 log = structlog.get_logger(__name__)
@@ -51,6 +59,7 @@ class PreparedEvent:
     timestamp: datetime
     received_at: datetime
     profile_id: str = ""
+    warning: tuple[str, str] | None = None  # (field, reason) of a field ignored
 
 
 @dataclass
@@ -80,7 +89,7 @@ def prepare(
             properties = _object(incoming.properties_json, "properties")
             context = _object(incoming.context_json, "context")
             name = event_name(incoming.type, incoming.event, properties, context)
-            when = event_time(
+            when, ignored = event_time_lenient(
                 timestamp=incoming.timestamp,
                 sent_at=incoming.sent_at,
                 original_timestamp=incoming.original_timestamp,
@@ -102,6 +111,7 @@ def prepare(
                 context_json=(incoming.context_json or b"{}").decode(),
                 timestamp=when,
                 received_at=received,
+                warning=(ignored[0].field, ignored[0].reason) if ignored else None,
             )
         )
     return prepared, rejected

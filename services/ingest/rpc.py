@@ -79,6 +79,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         now = self.clock.now()
         prepared, rejected = handlers.prepare(request.events, lambda e: self._received(e.received_at, now))
         recorded, duplicates = {}, set()
+        warnings = {e.index: e.warning for e in prepared if e.warning}
         if prepared:
             resolved = await self.resolver.resolve(request.workspace_id, [(e.user_id, e.anonymous_id) for e in prepared])
             for event, (profile_id, user_id) in zip(prepared, resolved):
@@ -92,7 +93,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         results = []
         for index in range(len(request.events)):
             if index in recorded:
-                results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_RECORDED, event_id=str(recorded[index])))
+                field, warning = warnings.get(index, ("", ""))
+                results.append(
+                    ingest_pb2.RecordResult(
+                        outcome=Outcome.OUTCOME_RECORDED, event_id=str(recorded[index]), warning_field=field, warning=warning
+                    )
+                )
             elif index in duplicates:
                 results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_DUPLICATE))
             else:

@@ -75,6 +75,15 @@ async def test_events_are_named_and_timed_segments_way(services):
     assert by_message["s1"].timestamp.ToDatetime(UTC) == datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
 
 
+async def test_an_event_with_an_unreadable_timestamp_is_kept_at_its_received_time_with_a_warning(services):
+    response = await record(services, track("bad-time", timestamp="not a time"))
+    [result] = response.results
+    assert result.outcome == Outcome.OUTCOME_RECORDED
+    assert result.warning_field == "timestamp" and "not an ISO 8601 time" in result.warning
+    await services.campaign.wait_for(1)
+    assert services.campaign.events[0].timestamp.ToDatetime(UTC) == RECEIVED
+
+
 async def test_catalogue_counts_definitions_and_hides(services):
     await record(
         services,

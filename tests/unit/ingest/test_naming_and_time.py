@@ -70,3 +70,13 @@ def test_catalogue_window_covers_thirty_days_and_24_hour_buckets():
     window = CatalogueWindow.at(datetime(2026, 11, 27, 12, 30, tzinfo=UTC))
     assert window.since_24h == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
     assert window.since_30d == datetime(2026, 10, 28, 13, 0, tzinfo=UTC)
+
+
+def test_an_unreadable_time_field_is_ignored_and_reported_not_the_event():
+    from herald_services.ingest.domain import event_time_lenient
+
+    when, ignored = event_time_lenient(
+        timestamp="yesterday", sent_at="2030-01-01T00:00:30Z", original_timestamp="2030-01-01T00:00:00Z", received_at=RECEIVED
+    )
+    assert when == RECEIVED - timedelta(seconds=30)
+    assert [(p.field, "ignored" in p.reason) for p in ignored] == [("timestamp", True)]

@@ -45,7 +45,7 @@ class RecordRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[IncomingEvent, _Mapping]]] = ...) -> None: ...
 
 class RecordResult(_message.Message):
-    __slots__ = ("outcome", "event_id", "reason")
+    __slots__ = ("outcome", "event_id", "reason", "warning_field", "warning")
     class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         OUTCOME_UNSPECIFIED: _ClassVar[RecordResult.Outcome]
@@ -59,10 +59,14 @@ class RecordResult(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
     outcome: RecordResult.Outcome
     event_id: str
     reason: str
-    def __init__(self, outcome: _Optional[_Union[RecordResult.Outcome, str]] = ..., event_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    warning_field: str
+    warning: str
+    def __init__(self, outcome: _Optional[_Union[RecordResult.Outcome, str]] = ..., event_id: _Optional[str] = ..., reason: _Optional[str] = ..., warning_field: _Optional[str] = ..., warning: _Optional[str] = ...) -> None: ...
 
 class RecordResponse(_message.Message):
     __slots__ = ("results",)
