@@ -1,0 +1,1 @@
+"""campaign: campaigns as code (trigger, filters, delay, window, message, goals), sends and conversions."""
