@@ -9,8 +9,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+from herald_common.clock import use_pinned_tzdata
 from herald_common.db import normalise_url
 from herald_common.settings import SERVICES, Settings
+
+use_pinned_tzdata()
 
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -29,6 +29,14 @@ class FakeClock:
         self._now = when
 
 
+def use_pinned_tzdata() -> None:
+    """Time zones come from the pinned tzdata package, not from whatever /usr/share/zoneinfo
+    the machine has (seen here: the system's 2025b shadowing the pinned 2026 data)."""
+    import zoneinfo
+
+    zoneinfo.reset_tzpath(to=[])
+
+
 def isoformat(value: datetime | None) -> str | None:
     """ISO 8601 with an offset, as the CLI prints times."""
     if value is None:

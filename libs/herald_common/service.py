@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 
 from herald_common.grpcserver import mark_serving, serve_until_signalled
+from herald_common.clock import use_pinned_tzdata
 from herald_common.logs import configure_logging, get_logger
 from herald_common.settings import Settings, load_settings
 
@@ -50,6 +51,7 @@ def run(name: str, build: Callable[[Settings], Awaitable[RunningService]]) -> No
     """The body of `python -m herald_services.<name>.main`."""
     settings = load_settings()
     configure_logging(name, settings.log_level)
+    use_pinned_tzdata()
 
     async def serve() -> None:
         service = await build(settings)

@@ -24,9 +24,14 @@ LAST_NAME_KEYS = ("lastName", "last_name")
 MAPPED_TRAITS = {"name", "email", "phone", "phone_number", "timezone", *FIRST_NAME_KEYS, *LAST_NAME_KEYS}
 
 
+# In the database but not places: "localtime" is whatever machine reads it, "Factory" means
+# "no zone set". Keeping either would make a user's local time a guess.
+NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
 @functools.cache
 def iana_zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - NOT_PLACES
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,8 @@ def test_split_name_rejoins_to_the_words(name):
     words = name.split()
     assert first == (words[0] if words else None)
     assert " ".join(w for w in (first, last) if w) == " ".join(words)
+
+
+def test_zone_names_that_are_not_places_are_refused():
+    for name in ("localtime", "Factory"):
+        assert mapped({"timezone": name}).rejected[0].field == "traits.timezone"
