@@ -17,7 +17,10 @@ from herald_services.ingest import handlers
 from herald_services.ingest.outbox import event_message
 from herald_services.ingest.resolver import ProfileResolver
 
-Outcome = ingest_pb2.RecordResult.Outcome
+# Plain ints: looking enum values up through the wrapper cost 3% of ingest's CPU.
+RECORDED = ingest_pb2.RecordResult.OUTCOME_RECORDED
+DUPLICATE = ingest_pb2.RecordResult.OUTCOME_DUPLICATE
+REJECTED = ingest_pb2.RecordResult.OUTCOME_REJECTED
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -90,20 +93,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             recorded, duplicates = await self.recorder.submit((request.workspace_id, prepared))
             if recorded:
                 self.on_recorded()
-        results = []
+        response = ingest_pb2.RecordResponse()
+        add = response.results.add  # built in place: no per-result copy
         for index in range(len(request.events)):
-            if index in recorded:
-                field, warning = warnings.get(index, ("", ""))
-                results.append(
-                    ingest_pb2.RecordResult(
-                        outcome=Outcome.OUTCOME_RECORDED, event_id=str(recorded[index]), warning_field=field, warning=warning
-                    )
-                )
+            event_id = recorded.get(index)
+            if event_id is not None:
+                warning = warnings.get(index)
+                if warning is None:
+                    add(outcome=RECORDED, event_id=str(event_id))
+                else:
+                    add(outcome=RECORDED, event_id=str(event_id), warning_field=warning[0], warning=warning[1])
             elif index in duplicates:
-                results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_DUPLICATE))
+                add(outcome=DUPLICATE)
             else:
-                results.append(ingest_pb2.RecordResult(outcome=Outcome.OUTCOME_REJECTED, reason=rejected.get(index, "")))
-        return ingest_pb2.RecordResponse(results=results)
+                add(outcome=REJECTED, reason=rejected.get(index, ""))
+        return response
 
     async def ListEvents(self, request, context):
         _require(workspace_id=request.workspace_id)
