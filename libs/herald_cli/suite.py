@@ -171,6 +171,7 @@ def child_environment(settings: Settings, write_key: str, base: dict[str, str] |
         HERALD_DATA_DIR=str(settings.data_dir),
         HERALD_GATEWAY_PORT=str(settings.gateway_port),
         HERALD_WRITE_KEY=write_key,
+        HERALD_PARENT_PID=str(os.getpid()),  # children stop if herald up dies (service.die_with_parent)
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,11 +50,29 @@ class RunningService:
         await self.close()
 
 
+PARENT_PID_VARIABLE = "HERALD_PARENT_PID"
+
+
+def die_with_parent() -> None:
+    """Under `herald up` (which sets HERALD_PARENT_PID): ask Linux to SIGTERM this process when
+    its parent dies, so a `herald up` killed with SIGKILL leaves no service running."""
+    parent = os.environ.get(PARENT_PID_VARIABLE)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run(name: str, build: Callable[[Settings], Awaitable[RunningService]]) -> None:
     """The body of `python -m herald_services.<name>.main`."""
     settings = load_settings()
     configure_logging(name, settings.log_level)
     use_pinned_tzdata()
+    die_with_parent()
 
     async def serve() -> None:
         service = await build(settings)

@@ -20,6 +20,7 @@ from uvicorn.lifespan.off import LifespanOff
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.logs import configure_logging, get_logger
+from herald_common.service import die_with_parent
 from herald_common.settings import Settings, load_settings
 from herald_services.gateway.app import GatewayApp
 from herald_services.gateway.domain import InflightGate
@@ -171,6 +172,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     configure_logging("gateway", settings.log_level)
+    die_with_parent()
     # uvicorn's own lines are plain text; keep only its warnings next to herald's JSON logs.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     try:

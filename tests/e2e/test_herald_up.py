@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import subprocess
 import uuid
 
@@ -78,6 +79,18 @@ def test_a_service_killed_with_sigkill_is_restarted_and_sigterm_then_stops_every
         assert suite.stop(signal.SIGTERM) == 0
         assert all(is_gone(pid) for pid in children.values())
         assert suite.stderr().rstrip().endswith("herald: stopped")
+
+
+def test_services_stop_by_themselves_when_herald_up_is_killed_with_sigkill(launch_suite):
+    with launch_suite() as suite:
+        children = suite.children()
+        assert children
+        suite.process.kill()
+        suite.process.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(is_gone(pid) for pid in children.values()):
+            time.sleep(0.1)
+        assert {name: pid for name, pid in children.items() if not is_gone(pid)} == {}
 
 
 def test_ctrl_c_stops_every_child_and_the_data_survives_a_restart_of_the_whole_suite(launch_suite, tmp_path):
