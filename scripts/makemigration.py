@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 from alembic import command
-
 from herald_common.db import _alembic_config, create_service_engine, migrate
 from herald_common.settings import Settings
 

@@ -7,11 +7,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from herald_common.clock import use_pinned_tzdata
 from herald_common.db import normalise_url
 from herald_common.settings import SERVICES, Settings
+from sqlalchemy import create_engine, text
 
 use_pinned_tzdata()
 

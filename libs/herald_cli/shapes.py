@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common.clock import isoformat

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herald_common.settings import SERVICES, Settings
+
 from herald_cli.errors import CliError
 
 GATEWAY = "gateway"
@@ -114,9 +115,8 @@ def services_with_migrations() -> list[str]:
 def migrate_all(settings: Settings) -> list[Migration]:
     """Brings every service's schema to its head revision."""
     # herald_common.db pulls in Alembic and SQLModel: only commands that migrate pay for them.
-    from sqlalchemy.exc import SQLAlchemyError
-
     from herald_common.db import create_service_engine, current_revision, describe, migrate
+    from sqlalchemy.exc import SQLAlchemyError
 
     done = []
     for service in services_with_migrations():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import grpc
-
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from herald.delivery.v1 import delivery_pb2_grpc
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+
 from herald_common.grpcclient import open_channel, request_metadata
 
 

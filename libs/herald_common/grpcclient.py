@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from grpc_status import rpc_status
 from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from herald_common.errors import FieldError
 from herald_common.grpcserver import CHANNEL_OPTIONS

@@ -12,8 +12,8 @@ from typing import Any
 
 import grpc
 
-from herald_common.grpcserver import mark_serving, serve_until_signalled
 from herald_common.clock import use_pinned_tzdata
+from herald_common.grpcserver import mark_serving, serve_until_signalled
 from herald_common.logs import configure_logging, get_logger
 from herald_common.settings import Settings, load_settings
 

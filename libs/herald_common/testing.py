@@ -7,8 +7,8 @@ import asyncio
 import time
 
 import grpc
-
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+
 from herald_common.grpcserver import Registration, create_server, mark_serving
 
 CAMPAIGN_SERVICE = campaign_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name

@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 
 import yaml
-
 from herald_common.errors import FieldError, InvalidArgument
 from herald_services.campaign.domain import (
     CHANNELS,

@@ -31,8 +31,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from structlog.contextvars import bound_contextvars
-
 from herald_common.clock import Clock
 from herald_common.logs import get_logger, new_request_id
 from herald_services.gateway.domain import (
@@ -53,11 +51,12 @@ from herald_services.gateway.forwarder import (
     DownstreamRefused,
     DownstreamUnavailable,
     Forwarder,
-    Overloaded,
     Outcome,
+    Overloaded,
     UnknownWorkspace,
     WorkspaceDirectory,
 )
+from structlog.contextvars import bound_contextvars
 
 log = get_logger(__name__)
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-
 from herald_common.logs import get_logger
 
 log = get_logger(__name__)

@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common.protoconv import set_timestamp, timestamp

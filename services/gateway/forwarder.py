@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
-
 from herald.ingest.v1 import ingest_pb2
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.logs import get_logger

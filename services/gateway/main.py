@@ -15,8 +15,6 @@ import signal
 
 import grpc
 import uvicorn
-from uvicorn.lifespan.off import LifespanOff
-
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.logs import configure_logging, get_logger
@@ -25,6 +23,7 @@ from herald_common.settings import Settings, load_settings
 from herald_services.gateway.app import GatewayApp
 from herald_services.gateway.domain import InflightGate
 from herald_services.gateway.forwarder import Forwarder, WorkspaceDirectory, identity_lookup
+from uvicorn.lifespan.off import LifespanOff
 
 log = get_logger(__name__)
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-
 from herald_common.errors import FieldError
 
 DEVICE_KINDS = {"ios": "apns", "android": "fcm"}

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from collections.abc import Callable
-
-from sqlalchemy import Connection
-from sqlmodel import Session
-
 from herald_common.errors import AlreadyExists, FieldError, InvalidArgument, NotFound
 from herald_services.identity import store
 from herald_services.identity.domain import apply_attributes, map_traits
 from herald_services.identity.store import DeviceRecord, IdentityRepository, ProfileRecord, WorkspaceRecord
+from sqlalchemy import Connection
+from sqlmodel import Session
 
 log = structlog.get_logger(__name__)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine
-
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
 from herald_common.aio import BlockingRunner, GroupCommit
 from herald_common.clients import IngestClient
@@ -14,6 +12,7 @@ from herald_common.db import session_scope
 from herald_common.errors import FieldError, InvalidArgument
 from herald_common.protoconv import json_bytes, json_object, set_timestamp, to_datetime
 from herald_services.identity import handlers
+from sqlalchemy import Engine
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import functools
-from collections.abc import Callable
-
+from herald_services.identity.domain import Profile, ProfileBook
 from sqlalchemy import JSON, Column, Connection, Index, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
-
-from herald_services.identity.domain import Profile, ProfileBook
 
 
 class IdentityTable(SQLModel, registry=registry()):
@@ -115,12 +113,6 @@ class IdentityRepository:
         )
         return dict(rows.all())
 
-    def profiles_by_ids(self, profile_ids: set[str]) -> dict[str, ProfileRecord]:
-        if not profile_ids:
-            return {}
-        rows = self.session.execute(select(ProfileRecord).where(ProfileRecord.id.in_(profile_ids))).scalars()
-        return {row.id: row for row in rows}
-
     def anonymous_ids_of(self, profile_id: str) -> list[str]:
         rows = self.session.execute(
             select(AnonymousIdRecord.anonymous_id)
@@ -149,12 +141,6 @@ class IdentityRepository:
 
     def device(self, workspace_id: str, kind: str, token: str) -> DeviceRecord | None:
         return self.session.get(DeviceRecord, (workspace_id, kind, token))
-
-    def anonymous_id(self, workspace_id: str, anonymous_id: str) -> AnonymousIdRecord | None:
-        return self.session.get(AnonymousIdRecord, (workspace_id, anonymous_id))
-
-    def group(self, workspace_id: str, group_id: str) -> GroupRecord | None:
-        return self.session.get(GroupRecord, (workspace_id, group_id))
 
     def delete_profiles(self, workspace_id: str, profile_ids: list[str]) -> None:
         for table in (AnonymousIdRecord, DeviceRecord, GroupMemberRecord):

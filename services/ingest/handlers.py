@@ -10,8 +10,6 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, and_, delete, func, select
-
 from herald_common.errors import FieldError, InvalidArgument, NotFound
 from herald_services.ingest import store
 from herald_services.ingest.domain import (
@@ -24,6 +22,7 @@ from herald_services.ingest.domain import (
     property_set,
 )
 from herald_services.ingest.store import EVENT, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
+from sqlalchemy import Connection, and_, delete, func, select
 
 log = structlog.get_logger(__name__)
 
@@ -329,7 +328,7 @@ def define_event(connection: Connection, *, workspace_id: str, name: str, descri
         errors.append(FieldError("name", "is longer than 500 characters"))
     if errors:
         raise InvalidArgument(errors=errors)
-    statement = store._insert(connection, EVENT_NAME)
+    statement = store.dialect_insert(connection, EVENT_NAME)
     set_ = {"defined_by_hand": True}
     if description:
         set_["description"] = description

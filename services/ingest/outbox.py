@@ -22,13 +22,12 @@ from datetime import UTC, datetime
 
 import grpc
 import structlog
-from sqlalchemy import Engine
-
 from herald.campaign.v1 import campaign_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common.aio import BlockingRunner
 from herald_common.clients import CampaignClient
 from herald_services.ingest import store
+from sqlalchemy import Engine
 
 log = structlog.get_logger(__name__)
 

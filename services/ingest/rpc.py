@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine
-
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from herald_common.aio import BlockingRunner, GroupCommit
 from herald_common.clients import IdentityClient
@@ -16,6 +14,7 @@ from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.ingest import handlers
 from herald_services.ingest.outbox import event_message
 from herald_services.ingest.resolver import ProfileResolver
+from sqlalchemy import Engine
 
 # Plain ints: looking enum values up through the wrapper cost 3% of ingest's CPU.
 RECORDED = ingest_pb2.RecordResult.OUTCOME_RECORDED

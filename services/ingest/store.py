@@ -18,7 +18,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Index, Integer, Text, UniqueConstraint, bindparam, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -106,7 +118,8 @@ PROPERTY_SET = PropertySetRecord.__table__
 STATE = IngestStateRecord.__table__
 
 
-def _insert(connection: Connection, table):
+def dialect_insert(connection: Connection, table):
+    """INSERT with the dialect's ON CONFLICT support (SQLite or PostgreSQL)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -221,8 +234,3 @@ def advance_delivered_cursor(connection: Connection, event_id: int) -> None:
 def events_after(connection: Connection, cursor: int, limit: int) -> Sequence[Any]:
     """Events campaign has not acknowledged yet, oldest first."""
     return connection.execute(select(EVENT).where(EVENT.c.id > cursor).order_by(EVENT.c.id).limit(limit)).all()
-
-
-def waiting_events(connection: Connection) -> int:
-    cursor = delivered_cursor(connection)
-    return connection.execute(select(func.count()).select_from(EVENT).where(EVENT.c.id > cursor)).scalar_one()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import subprocess
+import time
 import uuid
 
 import grpc
 import httpx
 import orjson
 import pytest
-
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
+
 from tests.conftest import POSTGRES_URL, drop_schemas, require_postgres
 from tests.e2e.harness import herald_command, is_gone
 

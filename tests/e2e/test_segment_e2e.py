@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import segment.analytics as analytics
-
 from herald_common.testing import start_recording_campaign
+
 from tests.e2e.harness import Suite, free_port, launch
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,6 @@ import socket
 from dataclasses import dataclass
 
 import pytest
-
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.settings import Settings

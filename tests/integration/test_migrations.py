@@ -8,7 +8,6 @@ import importlib
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-
 from herald_common.db import create_service_engine, head_revision, migrate, require_current_schema
 from herald_common.errors import FailedPrecondition
 

@@ -6,9 +6,9 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from herald_common.settings import Settings, load_settings
 from pydantic import ValidationError
 
-from herald_common.settings import Settings, load_settings
 from herald_cli.errors import CliError, describe_settings_error
 from herald_cli.output import Result, emit
 

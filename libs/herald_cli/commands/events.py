@@ -6,8 +6,8 @@ import argparse
 import textwrap
 
 import grpc
-
 from herald_common.settings import Settings
+
 from herald_cli import shapes
 from herald_cli.commands import read_command
 from herald_cli.errors import CliError

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import grpc
-
 from herald_common.clients import IdentityClient
 from herald_common.settings import Settings
+
 from herald_cli import probes, suite
 from herald_cli.commands import DEFAULT_WORKSPACE, positive_seconds, settings_from_environment
 from herald_cli.errors import CliError

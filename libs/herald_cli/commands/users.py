@@ -7,6 +7,7 @@ import json
 import textwrap
 
 from herald_common.settings import Settings
+
 from herald_cli import shapes
 from herald_cli.commands import read_command
 from herald_cli.output import Result, fields, short_time, table

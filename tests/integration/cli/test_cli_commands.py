@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import orjson
 import pytest
 import structlog
-
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_cli.main import main

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from herald_cli.supervisor import Backoff, ChildSpec, StartupFailed, Supervisor
 
 # A stand-in service: answers (touches <dir>/<pid>) once up; its mode says how it misbehaves.

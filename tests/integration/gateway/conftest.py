@@ -9,7 +9,6 @@ from collections.abc import Callable
 import grpc
 import httpx
 import pytest
-
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from herald_common.clients import IdentityClient
 from herald_common.db import create_service_engine, migrate

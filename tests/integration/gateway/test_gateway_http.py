@@ -11,7 +11,6 @@ import grpc
 import httpx
 import orjson
 import pytest
-
 from herald.identity.v1 import identity_pb2
 from herald_common.clients import IdentityClient
 from herald_services.gateway.main import ensure_default_workspace

@@ -9,12 +9,10 @@ import socket
 import httpx
 import orjson
 import pytest
-
-from segment.analytics import Client as SegmentClient
-
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_services.ingest.main import build as build_ingest
+from segment.analytics import Client as SegmentClient
 
 from .conftest import WORKSPACE, WRITE_KEY, basic_auth, start_gateway, start_identity
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 import orjson
 import pytest
-
 from herald.identity.v1 import identity_pb2 as pb
 from herald_common.clients import IdentityClient
 from herald_common.db import create_service_engine, migrate

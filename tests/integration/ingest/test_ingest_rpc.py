@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import orjson
 import pytest
-
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2 as pb
 from herald_common.clients import IngestClient
 from herald_common.protoconv import timestamp
 from herald_common.testing import start_recording_campaign
 from herald_services.ingest.main import build as build_ingest
+
 from tests.integration.conftest import WORKSPACE, free_port, migrate_all
 
 Outcome = pb.RecordResult.Outcome

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from herald_services.campaign.filters import (
     MISSING,
     OPERATORS,
@@ -17,6 +14,8 @@ from herald_services.campaign.filters import (
     filters_match,
     lookup,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

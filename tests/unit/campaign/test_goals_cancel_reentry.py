@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from herald_services.campaign.domain import (
     CancelRule,
     DeliveryWindow,
@@ -21,6 +18,8 @@ from herald_services.campaign.domain import (
     within_goal_window,
 )
 from herald_services.campaign.filters import Condition
+from hypothesis import given
+from hypothesis import strategies as st
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 PURCHASE = "[Segment] Purchase made"

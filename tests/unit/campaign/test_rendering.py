@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from herald_services.campaign.domain import RenderedMessage, render_message
 from herald_services.campaign.spec import parse_campaign
 from herald_services.campaign.templates import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from herald_services.campaign.spec import parse_campaign
 
 TRIGGERED = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

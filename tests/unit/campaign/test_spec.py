@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from herald_common.errors import InvalidArgument
 from herald_services.campaign.domain import (
     DeliveryWindow,
@@ -26,6 +23,8 @@ from herald_services.campaign.domain import (
 )
 from herald_services.campaign.filters import Condition
 from herald_services.campaign.spec import CampaignFileInvalid, parse_campaign
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from herald_services.campaign.times import (
     as_instant,
     format_duration,
     parse_duration,
     parse_time_reference,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

@@ -6,11 +6,10 @@ import socket
 
 import grpc
 import pytest
-from pydantic import ValidationError
-
 from herald_cli.errors import describe_rpc_error, describe_settings_error
 from herald_cli.main import main
 from herald_common.settings import Settings
+from pydantic import ValidationError
 
 
 def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:

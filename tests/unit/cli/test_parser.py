@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from herald_cli.main import build_parser, main
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_cli import shapes

@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from herald_cli import suite
 from herald_cli.commands.up import announcement
 from herald_cli.errors import CliError

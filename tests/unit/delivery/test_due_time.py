@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from herald_services.delivery.domain import (
     NO_TIMEZONE,
-    DeliveryWindow,
     Decision,
+    DeliveryWindow,
     TimingRefused,
     choose_timezone,
     due_time,
@@ -20,6 +17,8 @@ from herald_services.delivery.domain import (
     recompute_due,
     waiting_period,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # A monday, 15:00 UTC: 10:00 in New York, 16:00 in Berlin, 00:00 (tuesday) in Tokyo.
 TRIGGER = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)

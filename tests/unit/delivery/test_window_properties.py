@@ -7,10 +7,9 @@ import functools
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 
+from herald_services.delivery.domain import DeliveryWindow, is_open, next_opening
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from herald_services.delivery.domain import DeliveryWindow, is_open, next_opening
 
 ALL_ZONES = sorted(zoneinfo.available_timezones())
 # Zones whose clocks move in unusual ways: at midnight (Havana, Beirut, Santiago), by 30 minutes

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-
 from herald_services.delivery.domain import DeliveryWindow, TimingRefused, is_open, next_opening
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

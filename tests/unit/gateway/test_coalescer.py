@@ -6,7 +6,6 @@ import asyncio
 
 import grpc
 import pytest
-
 from herald.ingest.v1 import ingest_pb2
 from herald_services.gateway.coalescer import Coalescer
 

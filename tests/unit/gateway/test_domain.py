@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-
 from herald_common.protoconv import to_datetime
 from herald_services.gateway.domain import (
     ENDPOINTS,

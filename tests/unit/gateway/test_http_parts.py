@@ -7,7 +7,6 @@ import gzip
 
 import orjson
 import pytest
-
 from herald_services.gateway.app import UnsupportedEncoding, decode_body, success_body
 from herald_services.gateway.domain import FieldWarning, MalformedPayload, OverLimit, Rejection
 from herald_services.gateway.forwarder import Outcome, WorkspaceDirectory

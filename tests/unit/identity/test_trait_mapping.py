@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from herald_services.identity.domain import apply_attributes, map_traits, merge_attributes, split_name
 from hypothesis import given
 from hypothesis import strategies as st
-
-from herald_services.identity.domain import apply_attributes, map_traits, merge_attributes, split_name
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

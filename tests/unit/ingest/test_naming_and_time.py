@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from herald_services.ingest.domain import CatalogueWindow, EventRefused, event_name, event_time, property_set
 from hypothesis import given
 from hypothesis import strategies as st
-
-from herald_services.ingest.domain import CatalogueWindow, EventRefused, event_name, event_time, property_set
 
 RECEIVED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -6,10 +6,9 @@ Create Date: 2026-11-28 15:11:52.099996
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision: str = 'ingest_0001'
 down_revision: Union[str, None] = None
