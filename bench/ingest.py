@@ -199,7 +199,7 @@ async def run(args) -> int:
     herald = Path(sys.executable).parent / "herald"
     log_path = folder / "suite.log"
     with open(log_path, "wb") as log:
-        suite = subprocess.Popen([str(herald), "up"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        suite = subprocess.Popen([str(herald), "up", "--without", "campaign"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         await _wait_for_gateway(gateway_port, suite, log_path)
         print(f"suite up (logs: {log_path}); loading for {args.seconds:.0f}s ...", file=sys.stderr)

@@ -81,6 +81,13 @@ def test_a_service_killed_with_sigkill_is_restarted_and_sigterm_then_stops_every
         assert suite.stderr().rstrip().endswith("herald: stopped")
 
 
+def test_herald_up_without_a_service_leaves_it_out_and_says_where_the_others_expect_it(launch_suite):
+    with launch_suite(HERALD_UP_WITHOUT="ingest") as suite:
+        assert "ingest" not in suite.children()
+        assert "identity" in suite.children()
+        assert "herald: not starting ingest (--without)" in suite.stderr()
+
+
 def test_services_stop_by_themselves_when_herald_up_is_killed_with_sigkill(launch_suite):
     with launch_suite() as suite:
         children = suite.children()

@@ -108,7 +108,10 @@ def receiver() -> Iterator[CampaignReceiver]:
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory, receiver) -> Iterator[Suite]:
     """The module's suite, handing its events to the module's campaign receiver."""
-    with launch(tmp_path_factory.mktemp("segment-suite"), HERALD_CAMPAIGN_ADDRESS=receiver.address) as running:
+    # The receiver stands in for campaign, so herald up must not start one of its own.
+    with launch(
+        tmp_path_factory.mktemp("segment-suite"), HERALD_CAMPAIGN_ADDRESS=receiver.address, HERALD_UP_WITHOUT="campaign"
+    ) as running:
         yield running
 
 
@@ -614,7 +617,7 @@ def restarted(tmp_path_factory) -> Iterator[Restarted]:
     tag = uuid.uuid4().hex[:8]
     data_dir = tmp_path_factory.mktemp("restarted") / "var"
     campaign_port = free_port()  # nothing listens here until a test starts a receiver
-    campaign = {"HERALD_CAMPAIGN_ADDRESS": f"127.0.0.1:{campaign_port}"}
+    campaign = {"HERALD_CAMPAIGN_ADDRESS": f"127.0.0.1:{campaign_port}", "HERALD_UP_WITHOUT": "campaign"}
     user, token = f"durable-{tag}", f"fcm-token-{tag}"
     names = {"track": f"[Segment] Persisted {tag}", "screen": f"[Segment Screen] Settings {tag}"}
     batch = {"batch": [track(user, f"Persisted {tag}", f"m-{tag}-{n}", properties={"n": n}) for n in range(3)]}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
 
 import grpc
 from herald_common.clients import IdentityClient
-from herald_common.settings import Settings
+from herald_common.settings import SERVICES, Settings
 
 from herald_cli import probes, suite
 from herald_cli.commands import DEFAULT_WORKSPACE, positive_seconds, settings_from_environment
@@ -40,6 +41,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"give up when a process has not answered by then (default: {READY_TIMEOUT_SECONDS:g})",
     )
+    command.add_argument(
+        "--without",
+        action="append",
+        choices=[*SERVICES, "gateway"],
+        metavar="NAME",
+        help="do not start NAME (repeatable; also HERALD_UP_WITHOUT=a,b): run your own at its address instead",
+    )
     command.set_defaults(handler=up)
 
 
@@ -53,7 +61,14 @@ def up(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"data_dir": Path(settings.data_dir).resolve()})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    parts = suite.components(settings)
+    without = set(args.without or []) | {n.strip() for n in os.environ.get("HERALD_UP_WITHOUT", "").split(",") if n.strip()}
+    unknown = without - {*SERVICES, "gateway"}
+    if unknown:
+        raise CliError(f"HERALD_UP_WITHOUT: unknown service {sorted(unknown)[0]!r} (expected one of {', '.join((*SERVICES, 'gateway'))})")
+    parts = [part for part in suite.components(settings) if part.name not in without]
+    for name in sorted(without):
+        address = f"{settings.gateway_host}:{settings.gateway_port}" if name == "gateway" else settings.address_of(name)
+        say(f"herald: not starting {name} (--without): the others reach it at {address}")
     if all(part.is_gateway for part in parts):
         raise CliError("no service is built: nothing to start")
     for part in parts:
