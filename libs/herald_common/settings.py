@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     delivery_address: str = f"127.0.0.1:{DEFAULT_PORTS['delivery']}"
 
     settle_seconds: int = Field(60, ge=0)
-    stale_after_seconds: int = Field(24 * 3600, ge=0)
     # Region used to read phone numbers written without a country code.
     default_phone_region: str = "US"
     # Deadline of every call from one service to another.

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -27,8 +27,9 @@ from sqlalchemy import Connection, and_, delete, func, select
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class IncomingEvent:
+class IncomingEvent(Protocol):
+    """A Segment call as the gateway sent it (ingest.v1.IncomingEvent has these attributes)."""
+
     message_id: str
     type: str
     event: str
@@ -39,7 +40,6 @@ class IncomingEvent:
     timestamp: str
     sent_at: str
     original_timestamp: str
-    received_at: datetime
 
 
 @dataclass(slots=True)
@@ -61,25 +61,18 @@ class PreparedEvent:
     warning: tuple[str, str] | None = None  # (field, reason) of a field ignored
 
 
-@dataclass
-class RecordOutcome:
-    recorded: dict[int, int] = field(default_factory=dict)  # batch index -> event id
-    duplicates: set[int] = field(default_factory=set)
-    rejected: dict[int, str] = field(default_factory=dict)  # batch index -> reason
-
 
 def prepare(
-    events: Sequence[IncomingEvent], received_at: Callable[[IncomingEvent], datetime] | None = None
+    events: Sequence[IncomingEvent], received_at: Callable[[IncomingEvent], datetime]
 ) -> tuple[list[PreparedEvent], dict[int, str]]:
     """Names and times each event (pure); an event that cannot be kept is refused alone.
 
-    events may be anything with IncomingEvent's attributes (the rpc layer passes the request's
-    messages as they are, with received_at to read their received time, rather than copy
-    each into an IncomingEvent first).
+    The rpc layer passes the request's messages as they are, rather than copying each first;
+    received_at reads an event's received time.
     """
     prepared, rejected = [], {}
     for index, incoming in enumerate(events):
-        received = incoming.received_at if received_at is None else received_at(incoming)
+        received = received_at(incoming)
         try:
             if not incoming.user_id and not incoming.anonymous_id:
                 raise EventRefused("userId", "an event needs a userId or an anonymousId")

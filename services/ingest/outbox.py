@@ -67,12 +67,6 @@ def add_event(events, row: EventTuple) -> ingest_pb2.Event:
     return event
 
 
-def event_message(row) -> ingest_pb2.Event:
-    """One event row (from the event table) as the Event message campaign receives."""
-    response = ingest_pb2.ListUserEventsResponse()
-    return add_event(response.events, tuple(row))
-
-
 class OutboxDispatcher:
     def __init__(
         self,

@@ -12,7 +12,7 @@ from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.ingest import handlers
-from herald_services.ingest.outbox import event_message
+from herald_services.ingest.outbox import add_event
 from herald_services.ingest.resolver import ProfileResolver
 from sqlalchemy import Engine
 
@@ -152,7 +152,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             profile_ids=[user.profile_id, *user.merged_profile_ids],
             limit=request.limit or 100,
         )
-        return ingest_pb2.ListUserEventsResponse(events=[event_message(row) for row in rows])
+        response = ingest_pb2.ListUserEventsResponse()
+        for row in rows:
+            add_event(response.events, tuple(row))
+        return response
 
     async def PurgeUserEvents(self, request, context):
         _require(workspace_id=request.workspace_id)
