@@ -68,12 +68,47 @@ class Settings(BaseSettings):
     fcm_project_id: str | None = None
     fcm_base_url: str = "https://fcm.googleapis.com"
 
+    # Webhook messages are POSTed as JSON with an HMAC-SHA256 of the body in this header.
+    webhook_secret: str | None = None
+    webhook_signature_header: str = "X-Herald-Signature"
+
+    # delivery: a send overdue by more than this is suppressed as "stale" (seconds, or 30m/24h/2d).
+    stale_after: str = "24h"
+    # The workspace default time zone: used for a delivery window when neither the user nor the
+    # campaign has one. Unset: such a send is suppressed as no_timezone.
+    default_timezone: str | None = None
+    # delivery: sends released by a campaign resume go out at most this many per second.
+    release_per_second: float = Field(50.0, gt=0)
+    # delivery: provider attempts for a retryable failure before the send is failed.
+    provider_max_attempts: int = Field(5, ge=1)
+    provider_timeout_seconds: float = Field(10.0, gt=0)
+
     @field_validator("smtp_password", "twilio_auth_token", "write_key")
     @classmethod
     def _refuse_placeholders(cls, value: str | None, info) -> str | None:
         if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(f"HERALD_{info.field_name.upper()} is a placeholder; set a real value")
         return value
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale_after_is_a_duration(cls, value: str) -> str:
+        _duration_seconds(value, "HERALD_STALE_AFTER")
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _default_timezone_is_iana(cls, value: str | None) -> str | None:
+        if value:
+            import zoneinfo
+
+            if value in ("localtime", "Factory") or value not in zoneinfo.available_timezones():
+                raise ValueError(f"HERALD_DEFAULT_TIMEZONE {value!r} is not an IANA time zone name")
+        return value or None
+
+    @property
+    def stale_after_seconds(self) -> float:
+        return _duration_seconds(self.stale_after, "HERALD_STALE_AFTER")
 
     def database_url_for(self, service: str) -> str | None:
         """The service's own URL, else the shared one; None means SQLite in the data dir."""
@@ -84,6 +119,22 @@ class Settings(BaseSettings):
 
     def port_of(self, service: str) -> int:
         return int(self.address_of(service).rsplit(":", 1)[1])
+
+
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _duration_seconds(value: str, name: str) -> float:
+    """'86400', '30m', '24h', '2d', '1h30m' -> seconds."""
+    import re
+
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+)([dhms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{name} {value!r} is not a duration like 3600, 30m, 24h or 2d")
+    return float(sum(int(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
 def load_settings(**overrides) -> Settings:

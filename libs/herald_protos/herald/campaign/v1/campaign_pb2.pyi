@@ -174,28 +174,40 @@ class RenderedMessage(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., html: _Optional[str] = ..., title: _Optional[str] = ..., data_json: _Optional[bytes] = ..., url: _Optional[str] = ...) -> None: ...
 
 class ConfirmResponse(_message.Message):
-    __slots__ = ("go", "suppress_reason", "message", "addresses")
+    __slots__ = ("go", "suppress_reason", "message", "addresses", "timezone", "hold", "workspace_id", "user_id")
     GO_FIELD_NUMBER: _ClassVar[int]
     SUPPRESS_REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     go: bool
     suppress_reason: str
     message: RenderedMessage
     addresses: _containers.RepeatedCompositeFieldContainer[Address]
-    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ...) -> None: ...
+    timezone: str
+    hold: bool
+    workspace_id: str
+    user_id: str
+    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., timezone: _Optional[str] = ..., hold: _Optional[bool] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class MarkSentRequest(_message.Message):
-    __slots__ = ("send_id", "sent_at", "failed", "outcome")
+    __slots__ = ("send_id", "sent_at", "failed", "outcome", "status", "due_at")
     SEND_ID_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
     send_id: str
     sent_at: _timestamp_pb2.Timestamp
     failed: bool
     outcome: str
-    def __init__(self, send_id: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed: _Optional[bool] = ..., outcome: _Optional[str] = ...) -> None: ...
+    status: str
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, send_id: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed: _Optional[bool] = ..., outcome: _Optional[str] = ..., status: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MarkSentResponse(_message.Message):
     __slots__ = ()

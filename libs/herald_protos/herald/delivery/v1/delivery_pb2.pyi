@@ -22,7 +22,7 @@ class DeliveryWindow(_message.Message):
     def __init__(self, days: _Optional[_Iterable[str]] = ..., start: _Optional[str] = ..., end: _Optional[str] = ..., fallback_timezone: _Optional[str] = ...) -> None: ...
 
 class ScheduledSend(_message.Message):
-    __slots__ = ("id", "workspace_id", "campaign_id", "profile_id", "channel", "trigger_at", "delay_seconds", "settle_seconds", "window", "timezone", "due_at", "status", "outcome", "sent_at")
+    __slots__ = ("id", "workspace_id", "campaign_id", "profile_id", "channel", "trigger_at", "delay_seconds", "settle_seconds", "window", "timezone", "due_at", "status", "outcome", "sent_at", "user_id", "attempts")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,8 @@ class ScheduledSend(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     workspace_id: str
     campaign_id: str
@@ -51,7 +53,9 @@ class ScheduledSend(_message.Message):
     status: str
     outcome: str
     sent_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., channel: _Optional[str] = ..., trigger_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay_seconds: _Optional[int] = ..., settle_seconds: _Optional[int] = ..., window: _Optional[_Union[DeliveryWindow, _Mapping]] = ..., timezone: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., outcome: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    user_id: str
+    attempts: int
+    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., channel: _Optional[str] = ..., trigger_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay_seconds: _Optional[int] = ..., settle_seconds: _Optional[int] = ..., window: _Optional[_Union[DeliveryWindow, _Mapping]] = ..., timezone: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., outcome: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class ScheduleRequest(_message.Message):
     __slots__ = ("sends",)
@@ -106,3 +110,17 @@ class ListSendsResponse(_message.Message):
     SENDS_FIELD_NUMBER: _ClassVar[int]
     sends: _containers.RepeatedCompositeFieldContainer[ScheduledSend]
     def __init__(self, sends: _Optional[_Iterable[_Union[ScheduledSend, _Mapping]]] = ...) -> None: ...
+
+class ReleaseRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseResponse(_message.Message):
+    __slots__ = ("released", "stale")
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    released: int
+    stale: int
+    def __init__(self, released: _Optional[int] = ..., stale: _Optional[int] = ...) -> None: ...

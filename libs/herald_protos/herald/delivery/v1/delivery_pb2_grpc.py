@@ -54,6 +54,11 @@ class DeliveryServiceStub:
                 request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ListSendsRequest.SerializeToString,
                 response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ListSendsResponse.FromString,
                 _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/herald.delivery.v1.DeliveryService/Release',
+                request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -83,6 +88,14 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Release(self, request, context):
+        """Campaign resumed: its held sends go out again, spread over time (never in
+        one burst), and those overdue past the stale limit are suppressed as stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +118,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.ListSends,
                     request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ListSendsRequest.FromString,
                     response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ListSendsResponse.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseRequest.FromString,
+                    response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +233,33 @@ class DeliveryService:
             '/herald.delivery.v1.DeliveryService/ListSends',
             herald_dot_delivery_dot_v1_dot_delivery__pb2.ListSendsRequest.SerializeToString,
             herald_dot_delivery_dot_v1_dot_delivery__pb2.ListSendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.delivery.v1.DeliveryService/Release',
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseRequest.SerializeToString,
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseResponse.FromString,
             options,
             channel_credentials,
             insecure,
