@@ -274,3 +274,15 @@ def filters_match(
 def conditions_hold(conditions: tuple[Condition, ...], properties: Mapping[str, Any], *, now: datetime) -> bool:
     """A `where` list: every condition holds on these properties (an empty list always holds)."""
     return all(condition.holds(properties, now=now) for condition in conditions)
+
+
+def event_conditions_may_hold(filters: Filters | None, event_properties: Mapping[str, Any], *, now: datetime) -> bool:
+    """At trigger time: whether some group's event conditions all hold. The trigger event never
+    changes, so a user whose every group already fails on the event is kept out at once; user
+    conditions wait for the settle period (Confirm evaluates the whole filter)."""
+    if filters is None or not filters.any_of:
+        return True
+    return any(
+        all(condition.holds(event_properties, now=now) for condition in group.all_of if condition.source != "user")
+        for group in filters.any_of
+    )

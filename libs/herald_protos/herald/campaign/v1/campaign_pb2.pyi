@@ -33,14 +33,16 @@ class Campaign(_message.Message):
     def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., version: _Optional[int] = ..., trigger_event: _Optional[str] = ..., source_yaml: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ApplyCampaignRequest(_message.Message):
-    __slots__ = ("workspace_id", "source_yaml", "file_name")
+    __slots__ = ("workspace_id", "source_yaml", "file_name", "draft")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     source_yaml: str
     file_name: str
-    def __init__(self, workspace_id: _Optional[str] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+    draft: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ..., draft: _Optional[bool] = ...) -> None: ...
 
 class ApplyCampaignResponse(_message.Message):
     __slots__ = ("campaign", "created", "changed")
@@ -89,20 +91,29 @@ class GetCampaignStatsRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class GoalStats(_message.Message):
-    __slots__ = ("name", "primary", "conversions", "rate")
+    __slots__ = ("name", "primary", "conversions", "rate", "average_seconds_to_convert")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_SECONDS_TO_CONVERT_FIELD_NUMBER: _ClassVar[int]
     name: str
     primary: bool
     conversions: int
     rate: float
-    def __init__(self, name: _Optional[str] = ..., primary: _Optional[bool] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+    average_seconds_to_convert: float
+    def __init__(self, name: _Optional[str] = ..., primary: _Optional[bool] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ..., average_seconds_to_convert: _Optional[float] = ...) -> None: ...
 
 class CampaignStats(_message.Message):
-    __slots__ = ("name", "status", "triggered", "scheduled", "sent", "failed", "suppressed", "suppressed_by_reason", "goals")
+    __slots__ = ("name", "status", "triggered", "scheduled", "sent", "failed", "suppressed", "suppressed_by_reason", "goals", "cancelled", "unknown", "not_entered")
     class SuppressedByReasonEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class NotEnteredEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +129,9 @@ class CampaignStats(_message.Message):
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_BY_REASON_FIELD_NUMBER: _ClassVar[int]
     GOALS_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_FIELD_NUMBER: _ClassVar[int]
+    NOT_ENTERED_FIELD_NUMBER: _ClassVar[int]
     name: str
     status: str
     triggered: int
@@ -127,7 +141,10 @@ class CampaignStats(_message.Message):
     suppressed: int
     suppressed_by_reason: _containers.ScalarMap[str, int]
     goals: _containers.RepeatedCompositeFieldContainer[GoalStats]
-    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., triggered: _Optional[int] = ..., scheduled: _Optional[int] = ..., sent: _Optional[int] = ..., failed: _Optional[int] = ..., suppressed: _Optional[int] = ..., suppressed_by_reason: _Optional[_Mapping[str, int]] = ..., goals: _Optional[_Iterable[_Union[GoalStats, _Mapping]]] = ...) -> None: ...
+    cancelled: int
+    unknown: int
+    not_entered: _containers.ScalarMap[str, int]
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., triggered: _Optional[int] = ..., scheduled: _Optional[int] = ..., sent: _Optional[int] = ..., failed: _Optional[int] = ..., suppressed: _Optional[int] = ..., suppressed_by_reason: _Optional[_Mapping[str, int]] = ..., goals: _Optional[_Iterable[_Union[GoalStats, _Mapping]]] = ..., cancelled: _Optional[int] = ..., unknown: _Optional[int] = ..., not_entered: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class OnEventsRequest(_message.Message):
     __slots__ = ("events",)

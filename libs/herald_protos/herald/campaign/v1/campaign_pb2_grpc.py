@@ -59,6 +59,11 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SetCampaignStatusRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.Campaign.FromString,
                 _registered_method=True)
+        self.ArchiveCampaign = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/ArchiveCampaign',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SetCampaignStatusRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.Campaign.FromString,
+                _registered_method=True)
         self.GetCampaignStats = channel.unary_unary(
                 '/herald.campaign.v1.CampaignService/GetCampaignStats',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignStatsRequest.SerializeToString,
@@ -120,6 +125,13 @@ class CampaignServiceServicer:
 
     def ResumeCampaign(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveCampaign(self, request, context):
+        """No new users enter; pending sends are suppressed as campaign_archived.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -189,6 +201,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
             ),
             'ResumeCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeCampaign,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SetCampaignStatusRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.Campaign.SerializeToString,
+            ),
+            'ArchiveCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveCampaign,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SetCampaignStatusRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.Campaign.SerializeToString,
             ),
@@ -356,6 +373,33 @@ class CampaignService:
             request,
             target,
             '/herald.campaign.v1.CampaignService/ResumeCampaign',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.SetCampaignStatusRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/ArchiveCampaign',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.SetCampaignStatusRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.Campaign.FromString,
             options,

@@ -1,0 +1,145 @@
+"""The campaigns this process knows, indexed for the hot path.
+
+OnEvents finds the campaigns an event triggers by (workspace, event name), never by scanning
+every campaign, and skips an event at once when no campaign is triggered by it and no user has a
+goal window or cancel condition waiting for its name. Replicas refresh from the database when a
+campaign row changes (a cheap max(updated_at) check), so an apply on one is seen by all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from herald_services.campaign.domain import CampaignSpec
+from herald_services.campaign.spec import parse_campaign
+from herald_services.campaign.store import (
+    CampaignRecord,
+    CampaignVersionRecord,
+    CancelWatchRecord,
+    GoalWindowRecord,
+)
+
+LIVE = "live"
+
+
+@dataclass(frozen=True)
+class KnownCampaign:
+    id: str
+    workspace_id: str
+    name: str
+    status: str
+    version: int
+    trigger_event: str
+    updated_at: datetime
+    spec: CampaignSpec
+    created_at: datetime | None = None
+
+
+class Catalogue:
+    def __init__(self) -> None:
+        self.by_id: dict[str, KnownCampaign] = {}
+        self.triggers: dict[tuple[str, str], list[KnownCampaign]] = {}
+        self.watched: set[tuple[str, str]] = set()  # (workspace, event name): goal or cancel event
+        self._specs: dict[tuple[str, int], CampaignSpec] = {}
+        self.stamp: tuple[int, datetime | None] = (0, None)
+
+    # ---- loading ----------------------------------------------------------------------
+
+    def load(self, connection: Connection) -> None:
+        c = CampaignRecord
+        rows = connection.execute(
+            select(c.id, c.workspace_id, c.name, c.status, c.version, c.trigger_event, c.updated_at, c.created_at,
+                   CampaignVersionRecord.source_yaml).join(
+                CampaignVersionRecord,
+                (CampaignVersionRecord.campaign_id == c.id) & (CampaignVersionRecord.version == c.version),
+            )
+        ).all()
+        by_id: dict[str, KnownCampaign] = {}
+        for row in rows:
+            fields = row._mapping
+            by_id[fields["id"]] = self._known_from(fields, fields["source_yaml"])
+        self.by_id = by_id
+        watched = {(ws, name) for ws, name in connection.execute(
+            select(GoalWindowRecord.workspace_id, GoalWindowRecord.goal_event).where(
+                GoalWindowRecord.converted_at.is_(None)
+            ).distinct()
+        )}
+        watched |= {tuple(row) for row in connection.execute(
+            select(CancelWatchRecord.workspace_id, CancelWatchRecord.event_name).distinct()
+        )}
+        self._watched_from_rows = watched
+        self._reindex()
+        self.stamp = self.read_stamp(connection)
+
+    def _known_from(self, fields, source_yaml: str) -> KnownCampaign:
+        spec = self.spec_from_source(fields["id"], fields["version"], source_yaml)
+        return KnownCampaign(
+            id=fields["id"], workspace_id=fields["workspace_id"], name=fields["name"], status=fields["status"],
+            version=fields["version"], trigger_event=fields["trigger_event"], updated_at=fields["updated_at"], spec=spec,
+            created_at=fields["created_at"],
+        )
+
+    @staticmethod
+    def read_stamp(connection: Connection) -> tuple[int, datetime | None]:
+        count, latest = connection.execute(select(func.count(), func.max(CampaignRecord.updated_at))).one()
+        return int(count), latest
+
+    def refresh_if_changed(self, connection: Connection) -> bool:
+        if self.read_stamp(connection) == self.stamp:
+            return False
+        self.load(connection)
+        return True
+
+    def _reindex(self) -> None:
+        triggers: dict[tuple[str, str], list[KnownCampaign]] = defaultdict(list)
+        watched = set(getattr(self, "_watched_from_rows", set()))
+        for known in self.by_id.values():
+            if known.status == LIVE:
+                triggers[(known.workspace_id, known.trigger_event)].append(known)
+            for goal in known.spec.goals:
+                watched.add((known.workspace_id, goal.event))
+            for rule in known.spec.cancel_if:
+                watched.add((known.workspace_id, rule.event))
+        self.triggers = dict(triggers)
+        self.watched = watched
+
+    def put(self, known: KnownCampaign) -> None:
+        """After an apply, pause or resume in this process."""
+        self.by_id[known.id] = known
+        self._reindex()
+
+    def watch(self, workspace_id: str, event_name: str) -> None:
+        self.watched.add((workspace_id, event_name))
+
+    # ---- specs by version -------------------------------------------------------------
+
+    def spec_from_source(self, campaign_id: str, version: int, source_yaml: str) -> CampaignSpec:
+        key = (campaign_id, version)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = parse_campaign(source_yaml)
+            self._specs[key] = spec
+        return spec
+
+    def spec(self, connection: Connection, campaign_id: str, version: int) -> CampaignSpec:
+        spec = self._specs.get((campaign_id, version))
+        if spec is None:
+            source = connection.execute(
+                select(CampaignVersionRecord.source_yaml).where(
+                    CampaignVersionRecord.campaign_id == campaign_id, CampaignVersionRecord.version == version
+                )
+            ).scalar_one()
+            spec = self.spec_from_source(campaign_id, version, source)
+        return spec
+
+    def relevant(self, workspace_id: str, event_name: str) -> bool:
+        key = (workspace_id, event_name)
+        return key in self.triggers or key in self.watched
+
+    def forget_spec(self, campaign_id: str, version: int) -> None:
+        """A draft's version was rewritten in place."""
+        self._specs.pop((campaign_id, version), None)

@@ -1,0 +1,708 @@
+"""campaign's units of work: each runs in one database transaction on a Connection.
+
+rpc.py turns protos into these calls and back; the rules themselves are pure (domain.py,
+filters.py); this module holds what is decided against stored state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+
+from herald_common.errors import FailedPrecondition, NotFound
+from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
+from herald_services.campaign.domain import (
+    CampaignSpec,
+    RenderedMessage,
+    cancel_matches,
+    goal_matches,
+    reentry_allows,
+    render_message,
+)
+from herald_services.campaign.filters import as_boolean, event_conditions_may_hold, filters_match
+from herald_services.campaign.spec import parse_campaign
+from herald_services.campaign.store import (
+    CampaignRecord,
+    CampaignVersionRecord,
+    CancelWatchRecord,
+    GoalWindowRecord,
+    ProcessedEventRecord,
+    SendRecord,
+    TriggerCountRecord,
+    UnsubscriptionRecord,
+)
+from herald_services.campaign.templates import RenderFailed, message_context
+
+STATUSES = ("draft", "live", "paused", "archived")
+TERMINAL = frozenset({"sent", "failed", "suppressed", "cancelled", "unknown"})
+SEND_NAMESPACE = uuid.UUID("6f1d7c52-3c4e-4b7f-9a51-2f0d9b8e4a10")
+ADDRESS_KINDS = {"email": ("email",), "sms": ("phone",), "voice": ("phone",), "push": ("apns", "fcm"), "webhook": ("url",)}
+
+
+def send_id_for(campaign_id: str, event_id: str) -> str:
+    """A user enters a campaign once per trigger event: the send id is derived from both, so a
+    redelivered event finds the send it already made."""
+    return uuid.uuid5(SEND_NAMESPACE, f"{campaign_id}:{event_id}").hex
+
+
+def _insert_ignore(connection: Connection, table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    connection.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+
+
+# ---- campaigns -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    campaign: KnownCampaign
+    created: bool
+    changed: bool
+
+
+def _known(record: dict[str, Any], spec: CampaignSpec) -> KnownCampaign:
+    return KnownCampaign(
+        id=record["id"], workspace_id=record["workspace_id"], name=record["name"], status=record["status"],
+        version=record["version"], trigger_event=record["trigger_event"], updated_at=record["updated_at"], spec=spec,
+        created_at=record["created_at"],
+    )
+
+
+def _campaign_row(connection: Connection, workspace_id: str, name: str, *, lock: bool = False) -> dict[str, Any] | None:
+    statement = select(CampaignRecord.__table__).where(
+        CampaignRecord.workspace_id == workspace_id, CampaignRecord.name == name
+    )
+    if lock and connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    row = connection.execute(statement).mappings().first()
+    return dict(row) if row else None
+
+
+def apply_campaign(
+    connection: Connection,
+    catalogue: Catalogue,
+    *,
+    workspace_id: str,
+    source_yaml: str,
+    file_name: str,
+    now: datetime,
+    draft: bool = False,
+) -> Applied:
+    """Creates the campaign named in the file, or updates it. A change to a campaign that has
+    left draft makes a new version; scheduled sends keep their trigger and are confirmed
+    against whatever version is current when they go out. Status is not changed by an apply,
+    except that a new campaign starts live (or draft when asked)."""
+    spec = parse_campaign(source_yaml)
+    existing = _campaign_row(connection, workspace_id, spec.name, lock=True)
+    if existing is None:
+        record = {
+            "id": uuid.uuid4().hex, "workspace_id": workspace_id, "name": spec.name,
+            "status": "draft" if draft else LIVE, "version": 1, "trigger_event": spec.trigger.event,
+            "created_at": now, "updated_at": now,
+        }
+        connection.execute(insert(CampaignRecord.__table__), [record])
+        connection.execute(insert(CampaignVersionRecord.__table__), [
+            {"campaign_id": record["id"], "version": 1, "source_yaml": source_yaml, "file_name": file_name, "created_at": now}
+        ])
+        known = _known(record, catalogue.spec_from_source(record["id"], 1, source_yaml))
+        catalogue.put(known)
+        return Applied(known, created=True, changed=True)
+    current = connection.execute(
+        select(CampaignVersionRecord.source_yaml).where(
+            CampaignVersionRecord.campaign_id == existing["id"], CampaignVersionRecord.version == existing["version"]
+        )
+    ).scalar_one()
+    if current == source_yaml:
+        known = _known(existing, catalogue.spec_from_source(existing["id"], existing["version"], current))
+        return Applied(known, created=False, changed=False)
+    version = existing["version"]
+    if existing["status"] == "draft":
+        connection.execute(
+            update(CampaignVersionRecord.__table__)
+            .where(CampaignVersionRecord.campaign_id == existing["id"], CampaignVersionRecord.version == version)
+            .values(source_yaml=source_yaml, file_name=file_name, created_at=now)
+        )
+        catalogue.forget_spec(existing["id"], version)
+    else:
+        version += 1
+        connection.execute(insert(CampaignVersionRecord.__table__), [
+            {"campaign_id": existing["id"], "version": version, "source_yaml": source_yaml, "file_name": file_name, "created_at": now}
+        ])
+    connection.execute(
+        update(CampaignRecord.__table__).where(CampaignRecord.id == existing["id"])
+        .values(version=version, trigger_event=spec.trigger.event, updated_at=now)
+    )
+    record = {**existing, "version": version, "trigger_event": spec.trigger.event, "updated_at": now}
+    known = _known(record, catalogue.spec_from_source(existing["id"], version, source_yaml))
+    catalogue.put(known)
+    return Applied(known, created=False, changed=True)
+
+
+def get_campaign(connection: Connection, catalogue: Catalogue, workspace_id: str, name: str) -> tuple[KnownCampaign, str]:
+    record = _campaign_row(connection, workspace_id, name)
+    if record is None:
+        raise NotFound(f"no campaign named {name!r}")
+    source = connection.execute(
+        select(CampaignVersionRecord.source_yaml).where(
+            CampaignVersionRecord.campaign_id == record["id"], CampaignVersionRecord.version == record["version"]
+        )
+    ).scalar_one()
+    return _known(record, catalogue.spec_from_source(record["id"], record["version"], source)), source
+
+
+def list_campaigns(connection: Connection, workspace_id: str) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        select(CampaignRecord.__table__).where(CampaignRecord.workspace_id == workspace_id).order_by(CampaignRecord.name)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+_TRANSITIONS = {
+    "paused": {"live"},
+    "live": {"paused", "draft", "archived", "live"},
+    "archived": {"draft", "live", "paused"},
+}
+
+
+def set_status(
+    connection: Connection, catalogue: Catalogue, *, workspace_id: str, name: str, status: str, now: datetime
+) -> KnownCampaign:
+    known, _ = get_campaign(connection, catalogue, workspace_id, name)
+    if known.status == status and status != LIVE:
+        return known
+    if known.status not in _TRANSITIONS[status]:
+        raise FailedPrecondition(f"campaign {name!r} is {known.status}; it cannot become {status}")
+    connection.execute(
+        update(CampaignRecord.__table__).where(CampaignRecord.id == known.id).values(status=status, updated_at=now)
+    )
+    changed = KnownCampaign(**{**known.__dict__, "status": status, "updated_at": now})
+    catalogue.put(changed)
+    return changed
+
+
+# ---- events ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    id: str
+    workspace_id: str
+    name: str
+    profile_id: str
+    user_id: str
+    properties: dict[str, Any]
+    timestamp: datetime
+    received_at: datetime
+
+
+@dataclass
+class EventsOutcome:
+    new_sends: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    conversions: int = 0
+
+
+def process_events(
+    connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime, settle: timedelta
+) -> EventsOutcome:
+    """Triggers, cancel conditions and goal conversions for a batch of recorded events (already
+    narrowed to those the catalogue says are relevant), in order."""
+    outcome = EventsOutcome()
+    triggering = [event for event in events if (event.workspace_id, event.name) in catalogue.triggers]
+    if triggering:
+        _trigger(connection, catalogue, triggering, now=now, settle=settle, outcome=outcome)
+    watched = [event for event in events if (event.workspace_id, event.name) in catalogue.watched]
+    if watched:
+        _cancel(connection, catalogue, watched, now=now, outcome=outcome)
+        _convert(connection, catalogue, watched, now=now, outcome=outcome)
+    return outcome
+
+
+def _trigger(
+    connection: Connection,
+    catalogue: Catalogue,
+    events: list[IncomingEvent],
+    *,
+    now: datetime,
+    settle: timedelta,
+    outcome: EventsOutcome,
+) -> None:
+    # At least once from ingest: a trigger event already handled is skipped (its sends exist).
+    ids = list({event.id for event in events})
+    seen = set(connection.execute(
+        select(ProcessedEventRecord.event_id).where(ProcessedEventRecord.event_id.in_(ids))
+    ).scalars())
+    fresh: list[IncomingEvent] = []
+    for event in events:
+        if event.id not in seen:
+            seen.add(event.id)
+            fresh.append(event)
+    if not fresh:
+        return
+    _insert_ignore(connection, ProcessedEventRecord.__table__,
+                   [{"event_id": event.id, "processed_at": now} for event in fresh], ["event_id"])
+
+    # Re-entry: the last entry per (campaign, user), for campaigns that limit it.
+    limited = {
+        (known.id, event.profile_id)
+        for event in fresh
+        for known in catalogue.triggers[(event.workspace_id, event.name)]
+        if known.spec.reentry.mode != "every_time"
+    }
+    entered: dict[tuple[str, str], datetime] = {}
+    if limited:
+        for chunk in _chunks(sorted(limited), 400):
+            rows = connection.execute(
+                select(SendRecord.campaign_id, SendRecord.profile_id, func.max(SendRecord.triggered_at))
+                .where(tuple_(SendRecord.campaign_id, SendRecord.profile_id).in_(chunk))
+                .group_by(SendRecord.campaign_id, SendRecord.profile_id)
+            )
+            entered.update({(c, p): at for c, p, at in rows})
+
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    sends: list[dict[str, Any]] = []
+    watches: list[dict[str, Any]] = []
+    for event in fresh:
+        for known in catalogue.triggers[(event.workspace_id, event.name)]:
+            spec = known.spec
+            if not event_conditions_may_hold(spec.filters, event.properties, now=now):
+                counts[(known.id, "filters")] += 1
+                continue
+            key = (known.id, event.profile_id)
+            previous = entered.get(key)
+            if not reentry_allows(spec.reentry, previous=[previous] if previous else [], now=event.timestamp):
+                counts[(known.id, "reentry")] += 1
+                continue
+            counts[(known.id, "entered")] += 1
+            entered[key] = event.timestamp
+            send_id = send_id_for(known.id, event.id)
+            # Timing counts from when herald learned of the event: the settle period exists
+            # because identify and track arrive in any order, which is about arrival.
+            trigger_at = max(event.timestamp, event.received_at) if event.received_at else event.timestamp
+            filtered = spec.filters is not None
+            sends.append({
+                "id": send_id, "workspace_id": event.workspace_id, "campaign_id": known.id, "version": known.version,
+                "confirmed_version": None, "profile_id": event.profile_id, "user_id": event.user_id,
+                "channel": spec.channel, "trigger_event_id": event.id, "trigger_name": event.name,
+                "trigger_properties": orjson.dumps(event.properties).decode(), "triggered_at": event.timestamp,
+                "trigger_at": trigger_at, "settle_until": trigger_at + settle if filtered else None,
+                "due_at": spec.due_at(trigger_at, settle=settle), "status": "scheduled", "outcome": "",
+                "sent_at": None, "handed_off": False, "created_at": now,
+            })
+            for name in {rule.event for rule in spec.cancel_if}:
+                watches.append({"send_id": send_id, "event_name": name, "workspace_id": event.workspace_id,
+                                "profile_id": event.profile_id})
+                catalogue.watch(event.workspace_id, name)
+    if sends:
+        _insert_ignore(connection, SendRecord.__table__,
+                       sends, ["id"])
+        _insert_ignore(connection, CancelWatchRecord.__table__, watches, ["send_id", "event_name"])
+        outcome.new_sends.extend(sends)
+    _add_counts(connection, counts)
+
+
+def _add_counts(connection: Connection, counts: dict[tuple[str, str], int]) -> None:
+    if not counts:
+        return
+    keys = list(counts)
+    _insert_ignore(connection, TriggerCountRecord.__table__,
+                   [{"campaign_id": c, "reason": r, "count": 0} for c, r in keys], ["campaign_id", "reason"])
+    table = TriggerCountRecord.__table__
+    for (campaign_id, reason), count in counts.items():
+        connection.execute(
+            update(table).where(table.c.campaign_id == campaign_id, table.c.reason == reason)
+            .values(count=table.c.count + count)
+        )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _pending_for(connection: Connection, table, events: list[IncomingEvent], name_column) -> list[Any]:
+    workspaces = {event.workspace_id for event in events}
+    profiles = list({event.profile_id for event in events})
+    names = list({event.name for event in events})
+    rows: list[Any] = []
+    for chunk in _chunks(profiles, 400):
+        rows.extend(connection.execute(
+            select(table).where(table.c.workspace_id.in_(workspaces), table.c.profile_id.in_(chunk), name_column.in_(names))
+        ).mappings())
+    return rows
+
+
+def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime,
+            outcome: EventsOutcome) -> None:
+    table = CancelWatchRecord.__table__
+    watches = _pending_for(connection, table, events, table.c.event_name)
+    if not watches:
+        return
+    send_ids = list({watch["send_id"] for watch in watches})
+    sends = {row["id"]: row for row in connection.execute(
+        select(SendRecord.__table__).where(SendRecord.id.in_(send_ids), SendRecord.status == "scheduled")
+    ).mappings()}
+    by_user: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for watch in watches:
+        if watch["send_id"] in sends:
+            by_user[(watch["workspace_id"], watch["profile_id"], watch["event_name"])].append(sends[watch["send_id"]])
+    for event in events:
+        for send in by_user.get((event.workspace_id, event.profile_id, event.name), []):
+            if send["id"] in outcome.cancelled or send["trigger_event_id"] == event.id:
+                continue
+            if event.timestamp < send["triggered_at"]:
+                continue  # done before the trigger: it cannot cancel what it preceded
+            known = catalogue.by_id.get(send["campaign_id"])
+            spec = known.spec if known else catalogue.spec(connection, send["campaign_id"], send["version"])
+            trigger_properties = orjson.loads(send["trigger_properties"])
+            if any(cancel_matches(rule, event_name=event.name, properties=event.properties,
+                                  trigger_properties=trigger_properties, now=now) for rule in spec.cancel_if):
+                result = connection.execute(
+                    update(SendRecord.__table__).where(SendRecord.id == send["id"], SendRecord.status == "scheduled")
+                    .values(status="cancelled", outcome=f"cancel_if: {event.name}")
+                )
+                if result.rowcount:
+                    outcome.cancelled.append(send["id"])
+    if outcome.cancelled:
+        connection.execute(delete(table).where(table.c.send_id.in_(outcome.cancelled)))
+
+
+def _convert(connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime,
+             outcome: EventsOutcome) -> None:
+    table = GoalWindowRecord.__table__
+    windows = [w for w in _pending_for(connection, table, events, table.c.goal_event) if w["converted_at"] is None]
+    if not windows:
+        return
+    sends = {row["id"]: row for row in connection.execute(
+        select(SendRecord.id, SendRecord.campaign_id, SendRecord.version, SendRecord.confirmed_version,
+               SendRecord.trigger_properties)
+        .where(SendRecord.id.in_(list({w["send_id"] for w in windows})))
+    ).mappings()}
+    by_user: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for window in windows:
+        by_user[(window["workspace_id"], window["profile_id"], window["goal_event"])].append(window)
+    converted: set[tuple[str, str]] = set()
+    for event in events:
+        for window in by_user.get((event.workspace_id, event.profile_id, event.name), []):
+            key = (window["send_id"], window["goal_name"])
+            if key in converted or not (window["opens_at"] <= event.timestamp <= window["closes_at"]):
+                continue
+            send = sends.get(window["send_id"])
+            if send is None:
+                continue
+            spec = catalogue.spec(connection, send["campaign_id"], send["confirmed_version"] or send["version"])
+            goal = next((g for g in spec.goals if g.name == window["goal_name"]), None)
+            if goal is None or not goal_matches(goal, event_name=event.name, properties=event.properties,
+                                                trigger_properties=orjson.loads(send["trigger_properties"]), now=now):
+                continue
+            result = connection.execute(
+                update(table)
+                .where(table.c.send_id == window["send_id"], table.c.goal_name == window["goal_name"],
+                       table.c.converted_at.is_(None))
+                .values(converted_at=event.timestamp, conversion_event_id=event.id,
+                        seconds_to_convert=(event.timestamp - window["opens_at"]).total_seconds())
+            )
+            if result.rowcount:
+                converted.add(key)
+                outcome.conversions += 1
+
+
+# ---- handing sends to delivery ---------------------------------------------------------
+
+
+def pending_handoff(connection: Connection, limit: int = 500) -> list[dict[str, Any]]:
+    """Sends delivery has not acknowledged yet (it was down, or the call failed)."""
+    rows = connection.execute(
+        select(SendRecord.__table__)
+        .where(SendRecord.handed_off.is_(False), SendRecord.status == "scheduled")
+        .order_by(SendRecord.created_at).limit(limit)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def mark_handed_off(connection: Connection, due: dict[str, datetime | None]) -> None:
+    table = SendRecord.__table__
+    for send_id, due_at in due.items():
+        values: dict[str, Any] = {"handed_off": True}
+        if due_at is not None:
+            values["due_at"] = due_at
+        connection.execute(update(table).where(table.c.id == send_id).values(**values))
+
+
+# ---- Confirm ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Address:
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    go: bool
+    reason: str = ""
+    hold: bool = False
+    message: RenderedMessage | None = None
+    addresses: tuple[Address, ...] = ()
+    timezone: str = ""
+    workspace_id: str = ""
+    user_id: str = ""
+
+
+def send_for_confirm(connection: Connection, send_id: str) -> dict[str, Any]:
+    row = connection.execute(select(SendRecord.__table__).where(SendRecord.id == send_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no send {send_id!r}")
+    return dict(row)
+
+
+def _addresses(channel: str, attributes: dict[str, Any], devices: list[tuple[str, str]], message: RenderedMessage) -> tuple[Address, ...]:
+    if channel == "email":
+        value = attributes.get("email")
+        return (Address("email", value),) if isinstance(value, str) and value else ()
+    if channel in ("sms", "voice"):
+        value = attributes.get("phone_number")
+        return (Address("phone", value),) if isinstance(value, str) and value else ()
+    if channel == "push":
+        return tuple(Address(kind, token) for kind, token in devices if kind in ("apns", "fcm"))
+    return (Address("url", message.url),) if message.url else ()
+
+
+def confirm(
+    connection: Connection,
+    catalogue: Catalogue,
+    send: dict[str, Any],
+    *,
+    user: dict[str, Any] | None,
+    now: datetime,
+) -> Decision:
+    """What delivery asks just before sending. `user` is identity's profile now (None: gone):
+    {"user_id", "attributes", "devices": [(kind, token)]}."""
+    base = {"workspace_id": send["workspace_id"], "user_id": send["user_id"]}
+    if send["status"] in TERMINAL:
+        return Decision(False, reason=send["outcome"] or send["status"], **base)
+    campaign = connection.execute(
+        select(CampaignRecord.status, CampaignRecord.version).where(CampaignRecord.id == send["campaign_id"])
+    ).first()
+    if campaign is None:
+        return _suppress(connection, send, "campaign_deleted", base)
+    if campaign.status == "paused":
+        return Decision(False, reason="campaign_paused", hold=True, **base)
+    if campaign.status != LIVE:
+        return _suppress(connection, send, f"campaign_{campaign.status}", base)
+    if user is None:
+        return _suppress(connection, send, "user_deleted", base)
+    attributes = user["attributes"]
+    if as_boolean(attributes.get("unsubscribed")) is True:
+        return _suppress(connection, send, "unsubscribed", base)
+    unsubscribed = connection.execute(
+        select(func.count()).select_from(UnsubscriptionRecord).where(
+            UnsubscriptionRecord.workspace_id == send["workspace_id"],
+            UnsubscriptionRecord.profile_id == send["profile_id"],
+            UnsubscriptionRecord.campaign_id.in_(["", send["campaign_id"]]),
+        )
+    ).scalar_one()
+    if unsubscribed:
+        return _suppress(connection, send, "unsubscribed", base)
+    spec = catalogue.spec(connection, send["campaign_id"], campaign.version)
+    trigger_properties = orjson.loads(send["trigger_properties"])
+    if not filters_match(spec.filters, event_properties=trigger_properties, user_attributes=attributes, now=now):
+        return _suppress(connection, send, "filters", base)
+    context = message_context(user_id=user["user_id"] or send["user_id"], attributes=attributes,
+                              event_name=send["trigger_name"], event_properties=trigger_properties)
+    try:
+        message = render_message(spec.message, context)
+    except RenderFailed as error:
+        return _suppress(connection, send, f"render_failed: {error}", base)
+    addresses = _addresses(spec.channel, attributes, user["devices"], message)
+    if not addresses:
+        return _suppress(connection, send, "no_address", base)
+    connection.execute(
+        update(SendRecord.__table__).where(SendRecord.id == send["id"], SendRecord.status == "scheduled")
+        .values(status="sending", confirmed_version=campaign.version)
+    )
+    timezone = attributes.get("timezone")
+    return Decision(True, message=message, addresses=addresses,
+                    timezone=timezone if isinstance(timezone, str) else "", **base)
+
+
+def _suppress(connection: Connection, send: dict[str, Any], reason: str, base: dict[str, str]) -> Decision:
+    _finish(connection, send["id"], status="suppressed", outcome=reason)
+    return Decision(False, reason=reason, **base)
+
+
+def _finish(connection: Connection, send_id: str, *, status: str, outcome: str, sent_at: datetime | None = None) -> bool:
+    table = SendRecord.__table__
+    values: dict[str, Any] = {"status": status, "outcome": outcome}
+    if sent_at is not None:
+        values["sent_at"] = sent_at
+    result = connection.execute(
+        update(table).where(table.c.id == send_id, table.c.status.not_in(list(TERMINAL))).values(**values)
+    )
+    connection.execute(delete(CancelWatchRecord.__table__).where(CancelWatchRecord.send_id == send_id))
+    return bool(result.rowcount)
+
+
+# ---- MarkSent ---------------------------------------------------------------------------
+
+
+def mark_sent(
+    connection: Connection,
+    catalogue: Catalogue,
+    *,
+    send_id: str,
+    status: str,
+    outcome: str,
+    sent_at: datetime | None,
+    due_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Delivery's report of a send's outcome (idempotent: a terminal send stays as it is)."""
+    table = SendRecord.__table__
+    send = connection.execute(select(table).where(table.c.id == send_id)).mappings().first()
+    if send is None:
+        raise NotFound(f"no send {send_id!r}")
+    if status == "scheduled":
+        values: dict[str, Any] = {"status": "scheduled", "handed_off": True}
+        if due_at is not None:
+            values["due_at"] = due_at
+        connection.execute(update(table).where(table.c.id == send_id, table.c.status.not_in(list(TERMINAL))).values(**values))
+        return
+    if status not in TERMINAL:
+        raise FailedPrecondition(f"status {status!r} is not one of scheduled, {', '.join(sorted(TERMINAL))}")
+    if status == "sent":
+        sent_at = sent_at or now
+    if not _finish(connection, send_id, status=status, outcome=outcome, sent_at=sent_at if status == "sent" else None):
+        return
+    if status != "sent":
+        return
+    spec = catalogue.spec(connection, send["campaign_id"], send["confirmed_version"] or send["version"])
+    windows = [
+        {"send_id": send_id, "goal_name": goal.name, "workspace_id": send["workspace_id"],
+         "campaign_id": send["campaign_id"], "profile_id": send["profile_id"], "goal_event": goal.event,
+         "opens_at": sent_at, "closes_at": sent_at + goal.within, "converted_at": None,
+         "conversion_event_id": None, "seconds_to_convert": None}
+        for goal in spec.goals
+    ]
+    _insert_ignore(connection, GoalWindowRecord.__table__, windows, ["send_id", "goal_name"])
+    for goal in spec.goals:
+        catalogue.watch(send["workspace_id"], goal.event)
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+
+def displayed_status(send: dict[str, Any], now: datetime) -> str:
+    if send["status"] == "scheduled" and send["settle_until"] is not None and now < send["settle_until"]:
+        return "settling"
+    return send["status"]
+
+
+def list_sends(
+    connection: Connection, *, workspace_id: str, campaign_id: str | None, profile_ids: list[str] | None, limit: int
+) -> list[dict[str, Any]]:
+    table = SendRecord.__table__
+    statement = select(table, CampaignRecord.name.label("campaign_name")).join(
+        CampaignRecord.__table__, CampaignRecord.id == table.c.campaign_id
+    ).where(table.c.workspace_id == workspace_id)
+    if campaign_id:
+        statement = statement.where(table.c.campaign_id == campaign_id)
+    if profile_ids is not None:
+        statement = statement.where(table.c.profile_id.in_(profile_ids))
+    statement = statement.order_by(table.c.created_at.desc(), table.c.id).limit(limit)
+    return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+@dataclass
+class Stats:
+    name: str
+    status: str
+    triggered: int = 0
+    scheduled: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    cancelled: int = 0
+    unknown: int = 0
+    suppressed_by_reason: dict[str, int] = field(default_factory=dict)
+    not_entered: dict[str, int] = field(default_factory=dict)
+    goals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def campaign_stats(connection: Connection, catalogue: Catalogue, workspace_id: str, name: str) -> Stats:
+    known, _ = get_campaign(connection, catalogue, workspace_id, name)
+    stats = Stats(name=known.name, status=known.status)
+    for reason, count in connection.execute(
+        select(TriggerCountRecord.reason, TriggerCountRecord.count).where(TriggerCountRecord.campaign_id == known.id)
+    ):
+        stats.triggered += count
+        if reason != "entered":
+            stats.not_entered[reason] = count
+    table = SendRecord.__table__
+    for status, outcome, count in connection.execute(
+        select(table.c.status, table.c.outcome, func.count()).where(table.c.campaign_id == known.id)
+        .group_by(table.c.status, table.c.outcome)
+    ):
+        stats.scheduled += count
+        if status in ("sent", "failed", "suppressed", "cancelled", "unknown"):
+            setattr(stats, status, getattr(stats, status) + count)
+        if status == "suppressed":
+            reason = outcome.split(":", 1)[0] or "unknown"
+            stats.suppressed_by_reason[reason] = stats.suppressed_by_reason.get(reason, 0) + count
+    windows = GoalWindowRecord.__table__
+    converted = {name: (count, average) for name, count, average in connection.execute(
+        select(windows.c.goal_name, func.count(), func.avg(windows.c.seconds_to_convert))
+        .where(windows.c.campaign_id == known.id, windows.c.converted_at.is_not(None))
+        .group_by(windows.c.goal_name)
+    )}
+    for goal in known.spec.goals:
+        conversions, average = converted.get(goal.name, (0, None))
+        stats.goals.append({
+            "name": goal.name, "primary": goal.primary, "conversions": int(conversions),
+            "rate": conversions / stats.sent if stats.sent else 0.0,
+            "average_seconds_to_convert": float(average) if average is not None else None,
+        })
+    return stats
+
+
+# ---- unsubscribes ------------------------------------------------------------------------
+
+
+def unsubscribe(
+    connection: Connection, *, workspace_id: str, profile_ids: list[str], campaign_id: str, resubscribe: bool, now: datetime
+) -> None:
+    table = UnsubscriptionRecord.__table__
+    if resubscribe:
+        connection.execute(delete(table).where(
+            table.c.workspace_id == workspace_id, table.c.profile_id.in_(profile_ids), table.c.campaign_id == campaign_id
+        ))
+        return
+    _insert_ignore(connection, table, [
+        {"workspace_id": workspace_id, "profile_id": p, "campaign_id": campaign_id, "created_at": now} for p in profile_ids
+    ], ["workspace_id", "profile_id", "campaign_id"])
+
+
+def prune_processed(connection: Connection, *, before: datetime) -> int:
+    table = ProcessedEventRecord.__table__
+    return connection.execute(delete(table).where(table.c.processed_at < before)).rowcount
+
+
+def campaign_id_for(connection: Connection, workspace_id: str, name: str) -> str:
+    row = _campaign_row(connection, workspace_id, name)
+    if row is None:
+        raise NotFound(f"no campaign named {name!r}")
+    return row["id"]
+

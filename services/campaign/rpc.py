@@ -1,0 +1,381 @@
+"""campaign's servicer: proto <-> handlers, and the background loops that keep delivery told.
+
+Database work runs through the runner (inline on SQLite, a thread pool on PostgreSQL); calls to
+identity and delivery are made outside any transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import grpc
+import orjson
+from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from herald.delivery.v1 import delivery_pb2
+from herald.identity.v1 import identity_pb2
+from sqlalchemy import Engine
+
+from herald_common.clients import DeliveryClient, IdentityClient
+from herald_common.clock import Clock
+from herald_common.errors import InvalidArgument, NotFound, Unavailable
+from herald_common.grpcclient import request_metadata
+from herald_common.logs import get_logger
+from herald_common.protoconv import set_timestamp, to_datetime
+from herald_services.campaign import handlers
+from herald_services.campaign.catalogue import Catalogue, KnownCampaign
+
+log = get_logger(__name__)
+
+HANDOFF_BATCH = 500
+
+
+def _minutes_to_clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        runner,
+        clock: Clock,
+        identity: IdentityClient,
+        delivery: DeliveryClient,
+        settle_seconds: int,
+        rpc_timeout: float,
+    ) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.clock = clock
+        self.identity = identity
+        self.delivery = delivery
+        self.settle = timedelta(seconds=settle_seconds)
+        self.timeout = rpc_timeout
+        self.catalogue = Catalogue()
+        self._handoff_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._background: set[asyncio.Task] = set()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        with self.engine.connect() as connection:
+            self.catalogue.load(connection)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._handoff_loop(), name="campaign-handoff"),
+            asyncio.create_task(self._refresh_loop(), name="campaign-refresh"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._background]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+
+    async def _tx(self, fn, *args, **kwargs):
+        def unit():
+            with self.engine.begin() as connection:
+                return fn(connection, *args, **kwargs)
+
+        return await self.runner.run(unit)
+
+    # ---- campaigns ----------------------------------------------------------------------
+
+    def _campaign(self, known: KnownCampaign, source_yaml: str = "") -> campaign_pb2.Campaign:
+        message = campaign_pb2.Campaign(
+            id=known.id, workspace_id=known.workspace_id, name=known.name, status=known.status,
+            version=known.version, trigger_event=known.trigger_event, source_yaml=source_yaml,
+        )
+        set_timestamp(message.created_at, known.created_at)
+        set_timestamp(message.updated_at, known.updated_at)
+        return message
+
+    async def ApplyCampaign(self, request, context):
+        if not request.source_yaml.strip():
+            raise InvalidArgument("source_yaml: the campaign file is empty")
+        applied = await self._tx(
+            handlers.apply_campaign, self.catalogue, workspace_id=request.workspace_id or "default",
+            source_yaml=request.source_yaml, file_name=request.file_name, now=self.clock.now(), draft=request.draft,
+        )
+        log.info("campaign_applied", campaign=applied.campaign.name, version=applied.campaign.version,
+                 created=applied.created, changed=applied.changed)
+        return campaign_pb2.ApplyCampaignResponse(
+            campaign=self._campaign(applied.campaign, request.source_yaml), created=applied.created,
+            changed=applied.changed,
+        )
+
+    async def GetCampaign(self, request, context):
+        known, source = await self._tx(handlers.get_campaign, self.catalogue, request.workspace_id or "default", request.name)
+        return self._campaign(known, source)
+
+    async def ListCampaigns(self, request, context):
+        rows = await self._tx(handlers.list_campaigns, request.workspace_id or "default")
+        response = campaign_pb2.ListCampaignsResponse()
+        for row in rows:
+            item = response.campaigns.add(
+                id=row["id"], workspace_id=row["workspace_id"], name=row["name"], status=row["status"],
+                version=row["version"], trigger_event=row["trigger_event"],
+            )
+            set_timestamp(item.created_at, row["created_at"])
+            set_timestamp(item.updated_at, row["updated_at"])
+        return response
+
+    async def _set_status(self, request, status: str) -> KnownCampaign:
+        return await self._tx(
+            handlers.set_status, self.catalogue, workspace_id=request.workspace_id or "default", name=request.name,
+            status=status, now=self.clock.now(),
+        )
+
+    async def PauseCampaign(self, request, context):
+        known = await self._set_status(request, "paused")
+        log.info("campaign_paused", campaign=known.name)
+        return self._campaign(known)
+
+    async def ResumeCampaign(self, request, context):
+        known = await self._set_status(request, "live")
+        await self._release(known, "live again")
+        log.info("campaign_resumed", campaign=known.name)
+        return self._campaign(known)
+
+    async def ArchiveCampaign(self, request, context):
+        known = await self._set_status(request, "archived")
+        await self._release(known, "archived")  # held sends come back to be suppressed
+        log.info("campaign_archived", campaign=known.name)
+        return self._campaign(known)
+
+    async def _release(self, known: KnownCampaign, what: str) -> None:
+        try:
+            response = await self.delivery.stub.Release(
+                delivery_pb2.ReleaseRequest(campaign_id=known.id), timeout=self.timeout, metadata=request_metadata()
+            )
+        except grpc.aio.AioRpcError as error:
+            raise Unavailable(
+                f"campaign {known.name!r} is {what}, but delivery could not be told to release its held sends "
+                f"({error.code().name}: {error.details()}); run the command again once delivery is up"
+            ) from None
+        log.info("held_sends_released", campaign=known.name, released=response.released, stale=response.stale)
+
+    async def GetCampaignStats(self, request, context):
+        stats = await self._tx(handlers.campaign_stats, self.catalogue, request.workspace_id or "default", request.name)
+        response = campaign_pb2.CampaignStats(
+            name=stats.name, status=stats.status, triggered=stats.triggered, scheduled=stats.scheduled,
+            sent=stats.sent, failed=stats.failed, suppressed=stats.suppressed, cancelled=stats.cancelled,
+            unknown=stats.unknown,
+        )
+        response.suppressed_by_reason.update(stats.suppressed_by_reason)
+        response.not_entered.update(stats.not_entered)
+        for goal in stats.goals:
+            item = response.goals.add(name=goal["name"], primary=goal["primary"], conversions=goal["conversions"],
+                                      rate=goal["rate"])
+            if goal["average_seconds_to_convert"] is not None:
+                item.average_seconds_to_convert = goal["average_seconds_to_convert"]
+        return response
+
+    # ---- events -------------------------------------------------------------------------
+
+    async def OnEvents(self, request, context):
+        catalogue = self.catalogue
+        relevant = [event for event in request.events if catalogue.relevant(event.workspace_id, event.name)]
+        if relevant:
+            incoming = [
+                handlers.IncomingEvent(
+                    id=event.id, workspace_id=event.workspace_id, name=event.name, profile_id=event.profile_id,
+                    user_id=event.user_id, properties=_properties(event.properties_json),
+                    timestamp=to_datetime(event.timestamp), received_at=to_datetime(event.received_at),
+                )
+                for event in relevant
+            ]
+            outcome = await self._tx(handlers.process_events, catalogue, incoming, now=self.clock.now(),
+                                     settle=self.settle)
+            if outcome.new_sends:
+                self._spawn(self._hand_off(outcome.new_sends))
+            if outcome.cancelled:
+                self._spawn(self._cancel_in_delivery(outcome.cancelled))
+        return campaign_pb2.OnEventsResponse(accepted=len(request.events))
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---- handing sends to delivery ------------------------------------------------------
+
+    def _scheduled(self, send: dict[str, Any]) -> delivery_pb2.ScheduledSend:
+        with self.engine.connect() as connection:
+            spec = self.catalogue.spec(connection, send["campaign_id"], send["version"])
+        message = delivery_pb2.ScheduledSend(
+            id=send["id"], workspace_id=send["workspace_id"], campaign_id=send["campaign_id"],
+            profile_id=send["profile_id"], user_id=send["user_id"], channel=send["channel"],
+            delay_seconds=int(spec.delay.total_seconds()),
+            settle_seconds=int(self.settle.total_seconds()) if spec.filters is not None else 0,
+        )
+        set_timestamp(message.trigger_at, send["trigger_at"])
+        window = spec.delivery_window
+        if window is not None:
+            message.window.days.extend(window.days)
+            message.window.start = _minutes_to_clock(window.start)
+            message.window.end = _minutes_to_clock(window.end)
+            message.window.fallback_timezone = window.fallback_timezone or ""
+        return message
+
+    async def _hand_off(self, sends: list[dict[str, Any]]) -> bool:
+        request = delivery_pb2.ScheduleRequest(sends=[self._scheduled(send) for send in sends])
+        try:
+            response = await self.delivery.stub.Schedule(request, timeout=self.timeout, metadata=request_metadata())
+        except grpc.aio.AioRpcError as error:
+            log.warning("delivery_schedule_failed", sends=len(sends), code=error.code().name, detail=error.details())
+            self._handoff_wake.set()
+            return False
+        due = {send.id: to_datetime(send.due_at) for send in response.sends}
+        await self._tx(handlers.mark_handed_off, due)
+        return True
+
+    async def _handoff_loop(self) -> None:
+        """Sends delivery did not acknowledge are handed over again until it does (durable)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._handoff_wake.wait(), timeout=2.0)
+            except TimeoutError:
+                pass
+            self._handoff_wake.clear()
+            await asyncio.sleep(0.5)
+            try:
+                while pending := await self._tx(handlers.pending_handoff, HANDOFF_BATCH):
+                    if not await self._hand_off(pending):
+                        break
+                    if len(pending) < HANDOFF_BATCH:
+                        break
+            except Exception:  # keep the loop alive; the next round tries again
+                log.exception("handoff_round_failed")
+
+    async def _cancel_in_delivery(self, send_ids: Iterable[str]) -> None:
+        for send_id in send_ids:
+            try:
+                await self.delivery.stub.Cancel(
+                    delivery_pb2.CancelRequest(send_id=send_id, reason="cancel_if"), timeout=self.timeout,
+                    metadata=request_metadata(),
+                )
+            except grpc.aio.AioRpcError as error:
+                # Confirm answers "cancelled" for it anyway when delivery asks.
+                log.warning("delivery_cancel_failed", send_id=send_id, code=error.code().name)
+
+    async def _refresh_loop(self) -> None:
+        """Another replica may have applied or paused a campaign; prune old dedup rows."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(2.0)
+            rounds += 1
+            try:
+                def refresh():
+                    with self.engine.connect() as connection:
+                        return self.catalogue.refresh_if_changed(connection)
+
+                await self.runner.run(refresh)
+                if rounds % 1800 == 0:
+                    await self._tx(handlers.prune_processed, before=self.clock.now() - timedelta(days=8))
+            except Exception:
+                log.exception("campaign_refresh_failed")
+
+    # ---- Confirm and MarkSent -----------------------------------------------------------
+
+    async def _profile(self, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
+        request = identity_pb2.GetUserRequest(workspace_id=workspace_id, profile_id=profile_id)
+        try:
+            user = await self.identity.stub.GetUser(request, timeout=self.timeout, metadata=request_metadata())
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise Unavailable(f"identity could not be asked for the user ({error.code().name})") from None
+        return {
+            "user_id": user.user_id,
+            "attributes": orjson.loads(user.attributes_json) if user.attributes_json else {},
+            "devices": [(device.kind, device.token) for device in user.devices],
+        }
+
+    async def Confirm(self, request, context):
+        send = await self._tx(handlers.send_for_confirm, request.send_id)
+        user = await self._profile(send["workspace_id"], send["profile_id"])
+        decision = await self._tx(handlers.confirm, self.catalogue, send, user=user, now=self.clock.now())
+        response = campaign_pb2.ConfirmResponse(
+            go=decision.go, suppress_reason=decision.reason, hold=decision.hold, timezone=decision.timezone,
+            workspace_id=decision.workspace_id, user_id=decision.user_id,
+        )
+        if decision.message is not None:
+            rendered = decision.message
+            response.message.CopyFrom(campaign_pb2.RenderedMessage(
+                channel=rendered.channel, subject=rendered.subject,
+                body=rendered.text if rendered.channel == "voice" else rendered.body, html=rendered.html,
+                title=rendered.title, url=rendered.url,
+                data_json=orjson.dumps(rendered.data) if rendered.data is not None else b"",
+            ))
+        for address in decision.addresses:
+            response.addresses.add(kind=address.kind, value=address.value)
+        log.info("send_confirmed", send_id=request.send_id, go=decision.go, reason=decision.reason, hold=decision.hold)
+        return response
+
+    async def MarkSent(self, request, context):
+        status = request.status or ("failed" if request.failed else "sent")
+        await self._tx(
+            handlers.mark_sent, self.catalogue, send_id=request.send_id, status=status, outcome=request.outcome,
+            sent_at=to_datetime(request.sent_at), due_at=to_datetime(request.due_at), now=self.clock.now(),
+        )
+        return campaign_pb2.MarkSentResponse()
+
+    # ---- sends and unsubscribes ---------------------------------------------------------
+
+    async def _profile_ids(self, workspace_id: str, user_or_anonymous_id: str) -> list[str]:
+        try:
+            user = await self.identity.get_user(workspace_id, user_or_anonymous_id)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"no user {user_or_anonymous_id!r}") from None
+            raise Unavailable(f"identity could not be asked for the user ({error.code().name})") from None
+        return [user.profile_id, *user.merged_profile_ids]
+
+    async def ListSends(self, request, context):
+        workspace_id = request.workspace_id or "default"
+        campaign_id = None
+        if request.campaign:
+            campaign_id = await self._tx(handlers.campaign_id_for, workspace_id, request.campaign)
+        profile_ids = await self._profile_ids(workspace_id, request.user_id) if request.user_id else None
+        limit = request.limit if request.limit > 0 else 100
+        rows = await self._tx(handlers.list_sends, workspace_id=workspace_id, campaign_id=campaign_id,
+                              profile_ids=profile_ids, limit=limit)
+        now = self.clock.now()
+        response = campaign_pb2.ListSendsResponse()
+        for row in rows:
+            item = response.sends.add(
+                id=row["id"], campaign=row["campaign_name"], user_id=row["user_id"], channel=row["channel"],
+                status=handlers.displayed_status(row, now), outcome=row["outcome"],
+            )
+            set_timestamp(item.due_at, row["due_at"])
+            set_timestamp(item.sent_at, row["sent_at"])
+        return response
+
+    async def Unsubscribe(self, request, context):
+        workspace_id = request.workspace_id or "default"
+        if not request.id:
+            raise InvalidArgument("id: a user id or anonymous id is required")
+        campaign_id = ""
+        if request.campaign:
+            campaign_id = await self._tx(handlers.campaign_id_for, workspace_id, request.campaign)
+        profile_ids = await self._profile_ids(workspace_id, request.id)
+        await self._tx(handlers.unsubscribe, workspace_id=workspace_id, profile_ids=profile_ids,
+                       campaign_id=campaign_id, resubscribe=request.resubscribe, now=self.clock.now())
+        log.info("unsubscribe", user=request.id, campaign=request.campaign or "*", resubscribe=request.resubscribe)
+        return campaign_pb2.UnsubscribeResponse()
+
+
+def _properties(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

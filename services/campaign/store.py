@@ -1,0 +1,130 @@
+"""campaign's tables.
+
+- ``campaign`` and ``campaign_version``: the campaign as applied, every version kept.
+- ``send``: one row per user entering a campaign (its id is the idempotency key delivery uses),
+  with the trigger event's properties, so templates and ``match_trigger`` read them later.
+- ``goal_window`` (opened by MarkSent; a conversion is recorded on its row, so one send never
+  converts twice for a goal) and ``cancel_watch`` (a pending send's cancel events): both indexed
+  by (workspace, profile, event name), so an event finds its user's windows and watches without
+  a scan.
+- ``unsubscription``: all campaigns ('' as campaign id) or one.
+- ``trigger_count``: triggers per campaign, including those whose event filters or re-entry rule
+  kept the user out; ``processed_event``: trigger events already handled (ingest delivers at
+  least once).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+
+class CampaignTable(SQLModel, registry=registry()):
+    """Base of campaign's tables: their own metadata, so migrations see only these."""
+
+
+metadata = CampaignTable.metadata
+
+
+class CampaignRecord(CampaignTable, table=True):
+    __tablename__ = "campaign"
+    __table_args__ = (Index("uq_campaign_name", "workspace_id", "name", unique=True),)
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=16)  # draft, live, paused, archived
+    version: int
+    trigger_event: str = Field(max_length=520)
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignVersionRecord(CampaignTable, table=True):
+    __tablename__ = "campaign_version"
+    campaign_id: str = Field(primary_key=True, max_length=40)
+    version: int = Field(primary_key=True)
+    source_yaml: str = Field(sa_column=Column(Text, nullable=False))
+    file_name: str = Field(default="", max_length=500)
+    created_at: datetime
+
+
+class SendRecord(CampaignTable, table=True):
+    __tablename__ = "send"
+    __table_args__ = (
+        Index("ix_send_campaign_profile", "campaign_id", "profile_id", "triggered_at"),
+        Index("ix_send_workspace_profile", "workspace_id", "profile_id"),
+        Index("ix_send_campaign_status", "campaign_id", "status"),
+        Index("ix_send_handoff", "handed_off", "status"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(max_length=64)
+    campaign_id: str = Field(max_length=40)
+    version: int  # the version live when the user entered
+    confirmed_version: int | None = None  # the version Confirm rendered
+    profile_id: str = Field(max_length=40)
+    user_id: str = Field(default="", max_length=400)
+    channel: str = Field(max_length=16)
+    trigger_event_id: str = Field(max_length=40)
+    trigger_name: str = Field(max_length=520)
+    trigger_properties: str = Field(sa_column=Column(Text, nullable=False))  # JSON object
+    triggered_at: datetime  # the trigger event's timestamp
+    trigger_at: datetime  # what timing counts from: when herald received the trigger
+    settle_until: datetime | None = None  # filters are evaluated from then on
+    due_at: datetime
+    # scheduled, sending, sent, failed, suppressed, cancelled, unknown ('settling' is shown
+    # for a scheduled send before settle_until)
+    status: str = Field(max_length=16)
+    outcome: str = Field(default="", max_length=2000)
+    sent_at: datetime | None = None
+    handed_off: bool = False  # delivery acknowledged Schedule
+    created_at: datetime
+
+
+class GoalWindowRecord(CampaignTable, table=True):
+    __tablename__ = "goal_window"
+    __table_args__ = (Index("ix_goal_window_lookup", "workspace_id", "profile_id", "goal_event"),)
+    send_id: str = Field(primary_key=True, max_length=40)
+    goal_name: str = Field(primary_key=True, max_length=200)
+    workspace_id: str = Field(max_length=64)
+    campaign_id: str = Field(max_length=40)
+    profile_id: str = Field(max_length=40)
+    goal_event: str = Field(max_length=520)
+    opens_at: datetime
+    closes_at: datetime
+    converted_at: datetime | None = None
+    conversion_event_id: str | None = Field(default=None, max_length=40)
+    seconds_to_convert: float | None = None
+
+
+class CancelWatchRecord(CampaignTable, table=True):
+    __tablename__ = "cancel_watch"
+    __table_args__ = (Index("ix_cancel_watch_lookup", "workspace_id", "profile_id", "event_name"),)
+    send_id: str = Field(primary_key=True, max_length=40)
+    event_name: str = Field(primary_key=True, max_length=520)
+    workspace_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=40)
+
+
+class UnsubscriptionRecord(CampaignTable, table=True):
+    __tablename__ = "unsubscription"
+    workspace_id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(primary_key=True, max_length=40)
+    campaign_id: str = Field(primary_key=True, max_length=40)  # '' = every campaign
+    created_at: datetime
+
+
+class TriggerCountRecord(CampaignTable, table=True):
+    __tablename__ = "trigger_count"
+    campaign_id: str = Field(primary_key=True, max_length=40)
+    reason: str = Field(primary_key=True, max_length=32)  # entered, filters, reentry
+    count: int = 0
+
+
+class ProcessedEventRecord(CampaignTable, table=True):
+    __tablename__ = "processed_event"
+    __table_args__ = (Index("ix_processed_event_at", "processed_at"),)
+    event_id: str = Field(primary_key=True, max_length=40)
+    processed_at: datetime
