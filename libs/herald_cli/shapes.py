@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from herald.campaign.v1 import campaign_pb2
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common.clock import isoformat
@@ -78,4 +79,60 @@ def event_document(event: ingest_pb2.Event) -> dict[str, Any]:
         "profile_id": event.profile_id,
         "properties": json_object(event.properties_json, "properties"),
         "context": json_object(event.context_json, "context"),
+    }
+
+
+def campaign_document(campaign: campaign_pb2.Campaign, *, with_source: bool = False) -> dict[str, Any]:
+    document = {
+        "id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.status,
+        "version": campaign.version,
+        "trigger_event": campaign.trigger_event,
+        "created_at": iso(campaign.created_at),
+        "updated_at": iso(campaign.updated_at),
+    }
+    if with_source:
+        document["source_yaml"] = campaign.source_yaml
+    return document
+
+
+def stats_document(stats: campaign_pb2.CampaignStats) -> dict[str, Any]:
+    return {
+        "name": stats.name,
+        "status": stats.status,
+        "triggered": stats.triggered,
+        "scheduled": stats.scheduled,
+        "sent": stats.sent,
+        "failed": stats.failed,
+        "suppressed": stats.suppressed,
+        "suppressed_by_reason": dict(sorted(stats.suppressed_by_reason.items())),
+        "cancelled": stats.cancelled,
+        "unknown": stats.unknown,
+        "not_entered": dict(sorted(stats.not_entered.items())),
+        "goals": [
+            {
+                "name": goal.name,
+                "primary": goal.primary,
+                "conversions": goal.conversions,
+                "rate": goal.rate,
+                "average_seconds_to_convert": (
+                    goal.average_seconds_to_convert if goal.HasField("average_seconds_to_convert") else None
+                ),
+            }
+            for goal in stats.goals
+        ],
+    }
+
+
+def send_document(send: campaign_pb2.SendSummary) -> dict[str, Any]:
+    return {
+        "id": send.id,
+        "campaign": send.campaign,
+        "user_id": send.user_id or None,
+        "channel": send.channel,
+        "status": send.status,
+        "due_at": iso(send.due_at),
+        "sent_at": iso(send.sent_at),
+        "outcome": send.outcome,
     }

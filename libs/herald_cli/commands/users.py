@@ -1,4 +1,5 @@
-"""herald users show|delete|events ID: a profile, a privacy request, a user's events."""
+"""herald users show|delete|events|unsubscribe|resubscribe ID: a profile, a privacy request, a user's
+events, and whether herald may message them."""
 
 from __future__ import annotations
 
@@ -35,6 +36,15 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     events.add_argument("--limit", type=_positive_int, default=100, help="at most this many events (default: 100)")
     events.set_defaults(handler=read_command(user_events))
 
+    for verb, summary in (
+        ("unsubscribe", "stop sending to a user: every campaign, or one with --campaign"),
+        ("resubscribe", "undo an unsubscribe (every campaign, or one with --campaign)"),
+    ):
+        command = commands.add_parser(verb, parents=[common], help=summary)
+        command.add_argument("id", metavar="ID", help="a user id or an anonymous id")
+        command.add_argument("--campaign", metavar="NAME", default="", help="only this campaign")
+        command.set_defaults(handler=read_command(unsubscribe_user), resubscribe=verb == "resubscribe")
+
 
 async def show_user(args: argparse.Namespace, settings: Settings) -> Result:
     async with connect("identity", settings, args.timeout) as identity:
@@ -53,6 +63,21 @@ async def delete_user(args: argparse.Namespace, settings: Settings) -> Result:
         f"{_count(profiles, 'profile')} with their aliases and devices, and {_count(events, 'event')}"
     )
     return Result(document, text)
+
+
+async def unsubscribe_user(args: argparse.Namespace, settings: Settings) -> Result:
+    from herald.campaign.v1 import campaign_pb2
+    from herald_common.grpcclient import request_metadata
+
+    request = campaign_pb2.UnsubscribeRequest(
+        workspace_id=args.workspace, id=args.id, campaign=args.campaign, resubscribe=args.resubscribe
+    )
+    async with connect("campaign", settings, args.timeout) as campaign:
+        await campaign.stub.Unsubscribe(request, timeout=campaign.timeout, metadata=request_metadata())
+    scope = f"campaign {args.campaign!r}" if args.campaign else "every campaign"
+    verb = "resubscribed to" if args.resubscribe else "unsubscribed from"
+    document = {"id": args.id, "campaign": args.campaign or None, "subscribed": args.resubscribe}
+    return Result(document, f"user {args.id!r} is {verb} {scope}")
 
 
 async def user_events(args: argparse.Namespace, settings: Settings) -> Result:

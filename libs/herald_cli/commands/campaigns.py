@@ -1,0 +1,197 @@
+"""herald campaigns apply|list|show|pause|resume|archive|stats, and herald sends list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from herald.campaign.v1 import campaign_pb2
+from herald_common.grpcclient import request_metadata
+from herald_common.settings import Settings
+
+from herald_cli import shapes
+from herald_cli.commands import read_command
+from herald_cli.errors import CliError
+from herald_cli.output import Result, fields, short_time, table
+from herald_cli.rpc import connect
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    campaigns = subparsers.add_parser("campaigns", help="campaigns as code: apply, list, show, pause, resume, stats")
+    commands = campaigns.add_subparsers(dest="campaigns_command", required=True, metavar="COMMAND")
+
+    apply = commands.add_parser(
+        "apply", parents=[common], help="create the campaign in FILE, or update the one with that name"
+    )
+    apply.add_argument("-f", "--file", required=True, metavar="FILE", help="a campaign YAML file ('-' reads stdin)")
+    apply.add_argument("--draft", action="store_true", help="a new campaign starts as a draft (resume makes it live)")
+    apply.set_defaults(handler=read_command(apply_campaign))
+
+    listing = commands.add_parser("list", parents=[common], help="every campaign with its status and version")
+    listing.set_defaults(handler=read_command(list_campaigns))
+
+    show = commands.add_parser("show", parents=[common], help="one campaign and the file it was applied from")
+    show.add_argument("name", metavar="NAME")
+    show.set_defaults(handler=read_command(show_campaign))
+
+    for verb, summary in (
+        ("pause", "hold the campaign: no new users enter, pending sends wait"),
+        ("resume", "make the campaign live; held sends go out again, spread over time"),
+        ("archive", "retire the campaign: no new users enter, pending sends are suppressed"),
+    ):
+        command = commands.add_parser(verb, parents=[common], help=summary)
+        command.add_argument("name", metavar="NAME")
+        command.set_defaults(handler=read_command(set_status), verb=verb)
+
+    stats = commands.add_parser(
+        "stats", parents=[common],
+        help="triggered, scheduled, sent, failed, suppressed, and for each goal its conversions and rate",
+    )
+    stats.add_argument("name", metavar="NAME")
+    stats.set_defaults(handler=read_command(campaign_stats))
+
+    sends = subparsers.add_parser("sends", help="sends: their status, due time, channel and provider outcome")
+    send_commands = sends.add_subparsers(dest="sends_command", required=True, metavar="COMMAND")
+    send_list = send_commands.add_parser("list", parents=[common], help="sends, newest first")
+    send_list.add_argument("--campaign", metavar="NAME", default="", help="only this campaign's sends")
+    send_list.add_argument("--user", metavar="ID", default="", help="only this user's sends (user id or anonymous id)")
+    send_list.add_argument("--limit", type=_positive_int, default=100, help="at most this many (default: 100)")
+    send_list.set_defaults(handler=read_command(list_sends))
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return number
+
+
+def _read_file(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    path = Path(name)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{name}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f"{name}: cannot read it ({error})") from None
+
+
+async def _call(client, method: str, request):
+    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=request_metadata())
+
+
+async def apply_campaign(args: argparse.Namespace, settings: Settings) -> Result:
+    text = _read_file(args.file)
+    request = campaign_pb2.ApplyCampaignRequest(
+        workspace_id=args.workspace, source_yaml=text, file_name=Path(args.file).name, draft=args.draft
+    )
+    try:
+        async with connect("campaign", settings, args.timeout) as campaign:
+            response = await _call(campaign, "ApplyCampaign", request)
+    except CliError as error:
+        raise CliError(f"{args.file}: {error.message}") from None
+    document = {**shapes.campaign_document(response.campaign), "created": response.created, "changed": response.changed}
+    c = response.campaign
+    if response.created:
+        text = f"created campaign {c.name!r} ({c.status}, version {c.version})"
+    elif response.changed:
+        text = f"updated campaign {c.name!r}: now version {c.version} ({c.status})"
+    else:
+        text = f"campaign {c.name!r} is unchanged (version {c.version}, {c.status})"
+    return Result(document, text)
+
+
+async def list_campaigns(args: argparse.Namespace, settings: Settings) -> Result:
+    async with connect("campaign", settings, args.timeout) as campaign:
+        response = await _call(campaign, "ListCampaigns", campaign_pb2.ListCampaignsRequest(workspace_id=args.workspace))
+    documents = [shapes.campaign_document(c) for c in response.campaigns]
+    if not documents:
+        return Result(documents, f"no campaigns in workspace {args.workspace!r} yet (herald campaigns apply -f FILE)")
+    rows = [[d["name"], d["status"], d["version"], d["trigger_event"], short_time(d["updated_at"])] for d in documents]
+    return Result(documents, table(["NAME", "STATUS", "VERSION", "TRIGGER", "UPDATED"], rows, right=(2,)))
+
+
+async def show_campaign(args: argparse.Namespace, settings: Settings) -> Result:
+    request = campaign_pb2.GetCampaignRequest(workspace_id=args.workspace, name=args.name)
+    async with connect("campaign", settings, args.timeout) as campaign:
+        response = await _call(campaign, "GetCampaign", request)
+    document = shapes.campaign_document(response, with_source=True)
+    summary = fields([
+        ("status", document["status"]), ("version", document["version"]), ("trigger", document["trigger_event"]),
+        ("created", short_time(document["created_at"])), ("updated", short_time(document["updated_at"])),
+    ], "  ")
+    return Result(document, f"{document['name']}\n{summary}\n\n{document['source_yaml'].rstrip()}")
+
+
+async def set_status(args: argparse.Namespace, settings: Settings) -> Result:
+    method = {"pause": "PauseCampaign", "resume": "ResumeCampaign", "archive": "ArchiveCampaign"}[args.verb]
+    request = campaign_pb2.SetCampaignStatusRequest(workspace_id=args.workspace, name=args.name)
+    async with connect("campaign", settings, args.timeout) as campaign:
+        response = await _call(campaign, method, request)
+    return Result(shapes.campaign_document(response), f"campaign {response.name!r} is {response.status}")
+
+
+async def campaign_stats(args: argparse.Namespace, settings: Settings) -> Result:
+    request = campaign_pb2.GetCampaignStatsRequest(workspace_id=args.workspace, name=args.name)
+    async with connect("campaign", settings, args.timeout) as campaign:
+        response = await _call(campaign, "GetCampaignStats", request)
+    document = shapes.stats_document(response)
+    return Result(document, render_stats(document))
+
+
+def render_stats(d: dict) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["suppressed_by_reason"].items()))
+    kept_out = ", ".join(f"{k} {v}" for k, v in sorted(d["not_entered"].items()))
+    lines = [
+        f"{d['name']} ({d['status']})",
+        fields([
+            ("triggered", d["triggered"] if not kept_out else f"{d['triggered']} (kept out: {kept_out})"),
+            ("scheduled", d["scheduled"]),
+            ("sent", d["sent"]),
+            ("failed", d["failed"]),
+            ("suppressed", d["suppressed"] if not reasons else f"{d['suppressed']} ({reasons})"),
+            ("cancelled", d["cancelled"]),
+            ("unknown", d["unknown"]),
+        ], "  "),
+    ]
+    if d["goals"]:
+        rows = [
+            [g["name"] + (" (primary)" if g["primary"] else ""), g["conversions"], f"{g['rate']:.1%}",
+             _duration(g["average_seconds_to_convert"])]
+            for g in d["goals"]
+        ]
+        lines += ["goals", "  " + table(["GOAL", "CONVERSIONS", "RATE", "AVG TIME TO CONVERT"], rows, right=(1, 2)).replace("\n", "\n  ")]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:.0f}m"
+    hours = minutes / 60
+    return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.1f}d"
+
+
+async def list_sends(args: argparse.Namespace, settings: Settings) -> Result:
+    request = campaign_pb2.ListSendsRequest(
+        workspace_id=args.workspace, campaign=args.campaign, user_id=args.user, limit=args.limit
+    )
+    async with connect("campaign", settings, args.timeout) as campaign:
+        response = await _call(campaign, "ListSends", request)
+    documents = [shapes.send_document(s) for s in response.sends]
+    if not documents:
+        return Result(documents, "no sends yet")
+    rows = [
+        [d["id"][:12], d["campaign"], d["user_id"], d["channel"], d["status"], short_time(d["due_at"]),
+         short_time(d["sent_at"]), d["outcome"]]
+        for d in documents
+    ]
+    return Result(documents, table(["SEND", "CAMPAIGN", "USER", "CHANNEL", "STATUS", "DUE", "SENT", "OUTCOME"], rows))

@@ -1,0 +1,106 @@
+"""herald campaigns / sends / users unsubscribe against a real campaign service (in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import structlog
+from herald_cli.main import main
+
+from tests.integration.campaign.conftest import EXAMPLES
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def herald(suite, monkeypatch, capsys):
+    # The services run in this process: keep their logs off the CLI's standard output.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()))
+    monkeypatch.setenv("HERALD_CAMPAIGN_ADDRESS", suite.settings.campaign_address)
+    monkeypatch.setenv("HERALD_IDENTITY_ADDRESS", suite.settings.identity_address)
+
+    async def run(*argv: str):
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    structlog.reset_defaults()
+
+
+async def test_apply_list_show_stats_and_sends_as_json(suite, herald):
+    code, out, err = await herald("campaigns", "apply", "-f", str(EXAMPLES / "coupon-campaign-europe.yaml"), "--json")
+    assert (code, err) == (0, "")
+    applied = json.loads(out)
+    assert applied["created"] and applied["status"] == "live" and applied["version"] == 1
+    code, out, _ = await herald("campaigns", "apply", "-f", str(EXAMPLES / "coupon-campaign-europe.yaml"))
+    assert code == 0 and "unchanged" in out
+
+    code, out, _ = await herald("campaigns", "list", "--json")
+    assert [c["name"] for c in json.loads(out)] == ["Coupon Campaign - Europe"]
+    code, out, _ = await herald("campaigns", "show", "Coupon Campaign - Europe", "--json")
+    assert "Purchased with coupon" in json.loads(out)["source_yaml"]
+
+    profile = await suite.identify("cli-1", email="cli-1@example.com")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    await suite.send_events(suite.event(profile, "cli-1", "[Segment] Added item to cart", at=start, price=60, locale="EU"))
+    await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 1)
+    send_id = next(iter(suite.delivery.scheduled))
+    assert (await suite.confirm(send_id)).go
+    await suite.mark(send_id, at=start + timedelta(minutes=1))
+    await suite.send_events(suite.event(profile, "cli-1", "[Segment] Purchase made", at=start + timedelta(minutes=3),
+                                        **{"Coupon used": True}))
+
+    code, out, err = await herald("campaigns", "stats", "Coupon Campaign - Europe", "--json")
+    stats = json.loads(out)
+    assert {k: stats[k] for k in ("name", "status", "triggered", "scheduled", "sent", "failed", "suppressed")} == {
+        "name": "Coupon Campaign - Europe", "status": "live", "triggered": 1, "scheduled": 1, "sent": 1,
+        "failed": 0, "suppressed": 0,
+    }
+    assert stats["goals"] == [{"name": "Purchased with coupon", "primary": True, "conversions": 1, "rate": 1.0,
+                               "average_seconds_to_convert": 120.0}]
+    code, out, _ = await herald("campaigns", "stats", "Coupon Campaign - Europe")
+    assert "Purchased with coupon (primary)" in out and "100.0%" in out
+
+    code, out, _ = await herald("sends", "list", "--campaign", "Coupon Campaign - Europe", "--json")
+    [send] = json.loads(out)
+    assert set(send) >= {"id", "campaign", "user_id", "channel", "status", "due_at", "sent_at", "outcome"}
+    assert (send["id"], send["status"], send["channel"], send["user_id"]) == (send_id, "sent", "email", "cli-1")
+    assert send["sent_at"].endswith("+00:00")
+    code, out, _ = await herald("sends", "list", "--user", "cli-1", "--json")
+    assert [s["id"] for s in json.loads(out)] == [send_id]
+
+
+async def test_pause_resume_archive_and_unsubscribe(suite, herald):
+    await herald("campaigns", "apply", "-f", str(EXAMPLES / "welcome-push.yaml"))
+    code, out, _ = await herald("campaigns", "pause", "Welcome push", "--json")
+    assert code == 0 and json.loads(out)["status"] == "paused"
+    code, out, _ = await herald("campaigns", "resume", "Welcome push")
+    assert code == 0 and "is live" in out and len(suite.delivery.released) == 1
+    await suite.identify("cli-2")
+    code, out, err = await herald("users", "unsubscribe", "cli-2", "--campaign", "Welcome push", "--json")
+    assert code == 0 and json.loads(out) == {"id": "cli-2", "campaign": "Welcome push", "subscribed": False}
+    code, out, _ = await herald("users", "resubscribe", "cli-2")
+    assert code == 0 and "resubscribed to every campaign" in out
+    code, out, _ = await herald("campaigns", "archive", "Welcome push")
+    assert code == 0 and "archived" in out
+
+
+async def test_failures_are_one_line_and_non_zero(suite, herald, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: X\ntrigger: {event: e}\nmessage: {channel: fax}\n")
+    code, out, err = await herald("campaigns", "apply", "-f", str(bad))
+    assert code != 0 and out == ""
+    assert err.startswith("herald: bad.yaml: ") or err.startswith(f"herald: {bad}: ")
+    assert "message.channel" in err and err.count("\n") == 1
+    code, out, err = await herald("campaigns", "stats", "Nope")
+    assert code != 0 and err == "herald: no campaign named 'Nope'\n"
+    code, out, err = await herald("users", "unsubscribe", "ghost")
+    assert code != 0 and "ghost" in err
+    code, out, err = await herald("campaigns", "resume", "Nope")
+    assert code != 0 and err.count("\n") == 1
