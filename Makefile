@@ -31,8 +31,9 @@ protos: install
 migrate: install
 	$(VENV)/bin/herald migrate
 
+# Every benchmark prints one JSON line per figure; the README keeps the latest.
 bench: install
-	$(PY) bench/ingest.py
+	@set -e; for script in $(sort $(wildcard bench/*.py)); do echo "# $$script"; $(PY) $$script; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 
 from herald_common.errors import FailedPrecondition, NotFound
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
@@ -433,12 +433,16 @@ def pending_handoff(connection: Connection, limit: int = 500) -> list[dict[str, 
 
 
 def mark_handed_off(connection: Connection, due: dict[str, datetime | None]) -> None:
+    """Delivery acknowledged these sends; its due time (moved into the window) is kept for display."""
     table = SendRecord.__table__
-    for send_id, due_at in due.items():
-        values: dict[str, Any] = {"handed_off": True}
-        if due_at is not None:
-            values["due_at"] = due_at
-        connection.execute(update(table).where(table.c.id == send_id).values(**values))
+    rows = [{"send": send_id, "due": due_at} for send_id, due_at in due.items() if due_at is not None]
+    if rows:
+        connection.execute(
+            update(table).where(table.c.id == bindparam("send")).values(handed_off=True, due_at=bindparam("due")), rows
+        )
+    undated = [send_id for send_id, due_at in due.items() if due_at is None]
+    if undated:
+        connection.execute(update(table).where(table.c.id.in_(undated)).values(handed_off=True))
 
 
 # ---- Confirm ----------------------------------------------------------------------------

@@ -205,9 +205,15 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
     # ---- handing sends to delivery ------------------------------------------------------
 
-    def _scheduled(self, send: dict[str, Any]) -> delivery_pb2.ScheduledSend:
+    def _spec(self, campaign_id: str, version: int):
+        known = self.catalogue.by_id.get(campaign_id)
+        if known is not None and known.version == version:
+            return known.spec
         with self.engine.connect() as connection:
-            spec = self.catalogue.spec(connection, send["campaign_id"], send["version"])
+            return self.catalogue.spec(connection, campaign_id, version)
+
+    def _scheduled(self, send: dict[str, Any]) -> delivery_pb2.ScheduledSend:
+        spec = self._spec(send["campaign_id"], send["version"])
         message = delivery_pb2.ScheduledSend(
             id=send["id"], workspace_id=send["workspace_id"], campaign_id=send["campaign_id"],
             profile_id=send["profile_id"], user_id=send["user_id"], channel=send["channel"],

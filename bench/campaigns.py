@@ -1,0 +1,244 @@
+"""Campaign benchmark: trigger evaluation throughput through OnEvents with 10 and with 10,000
+live campaigns.
+
+    python bench/campaigns.py [--events 200000] [--batch 500] [--inflight 4] [--quick]
+
+For each size, a fresh campaign service is started as `herald up` starts it
+(`python -m herald_services.campaign.main`, SQLite in a temporary data folder, migrated first),
+with a delivery stand-in in this process (a real gRPC server answering delivery's Schedule).
+
+The campaign mix is the same in both runs except for its size: 4 campaigns are triggered by the
+benchmark's events (2 with filters on event properties and user attributes, 2 instant; goals and
+a cancel condition on other benchmark events), and every other campaign is triggered by events
+the benchmark never sends (half of them with filters). So per-event work is the same and only
+the number of campaigns grows: the ratio shows whether evaluation scans campaigns.
+
+The benchmark's events: 20 names over 10,000 users; 10% are trigger events, 5% goal or cancel
+events, the rest match nothing. They go to OnEvents in batches (as ingest's outbox sends them),
+a few requests in flight, serialised before the clock starts. Prints one JSON line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from herald.campaign.v1 import campaign_pb2  # noqa: E402
+from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc  # noqa: E402
+from herald.ingest.v1 import ingest_pb2  # noqa: E402
+from herald_common.grpcserver import Registration, create_server, mark_serving  # noqa: E402
+
+TRIGGER = "[Segment] Bench Added"
+GOAL = "[Segment] Bench Purchased"
+CANCEL = "[Segment] Bench Emptied"
+OTHER = [f"[Segment] Bench Other {n}" for n in range(17)]
+
+FILTERED = """
+name: {name}
+trigger: {{event: "{event}"}}
+filters:
+  any_of:
+    - all_of:
+        - {{source: event, property: price, op: gt, value: 45}}
+        - {{source: user, property: plan, op: neq, value: Enterprise}}
+    - all_of:
+        - {{source: event, property: locale, op: in, value: [EU, UK]}}
+delay: 1h
+delivery_window: {{days: [mon, tue, wed, thu, fri], start: "09:00", end: "18:00", fallback_timezone: Europe/Berlin}}
+message: {{channel: email, subject: "Hi {{{{ first_name }}}}", body: "Costs {{{{ event.price }}}}"}}
+cancel_if:
+  - event: "{cancel}"
+    match_trigger: [cart_id]
+goals:
+  - {{name: Bought, primary: true, event: "{goal}", within: 2d}}
+"""
+
+INSTANT = """
+name: {name}
+trigger: {{event: "{event}"}}
+message: {{channel: push, title: "Welcome", body: "{{{{ event.plan | default: 'free' }}}} plan"}}
+goals:
+  - {{name: Came back, event: "{goal}", within: 1d}}
+"""
+
+
+class SinkDelivery(delivery_pb2_grpc.DeliveryServiceServicer):
+    def __init__(self) -> None:
+        self.scheduled = 0
+
+    async def Schedule(self, request, context):
+        self.scheduled += len(request.sends)
+        return delivery_pb2.ScheduleResponse(sends=request.sends)
+
+    async def Cancel(self, request, context):
+        return delivery_pb2.CancelResponse(cancelled=1)
+
+
+def emit(figure: str, value, **extra) -> None:
+    print(json.dumps({"figure": figure, "value": value, **extra}), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def campaign_files(count: int) -> list[str]:
+    files = [
+        FILTERED.format(name="Bench filtered A", event=TRIGGER, cancel=CANCEL, goal=GOAL),
+        FILTERED.format(name="Bench filtered B", event=TRIGGER, cancel=CANCEL, goal=GOAL),
+        INSTANT.format(name="Bench instant A", event=TRIGGER, goal=GOAL),
+        INSTANT.format(name="Bench instant B", event=OTHER[0], goal=GOAL),
+    ]
+    for n in range(count - len(files)):
+        event = f"[Segment] Elsewhere {n % 500}"
+        template = FILTERED if n % 2 == 0 else INSTANT
+        files.append(template.format(name=f"Elsewhere {n}", event=event, cancel=f"[Segment] Elsewhere cancel {n % 50}",
+                                     goal=f"[Segment] Elsewhere goal {n % 50}"))
+    return files
+
+
+def make_batches(events: int, batch: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    batches = []
+    serial = 0
+    now = time.time()
+    for _ in range(events // batch):
+        request = campaign_pb2.OnEventsRequest()
+        for _ in range(batch):
+            serial += 1
+            roll = rng.random()
+            name = TRIGGER if roll < 0.10 else (GOAL if roll < 0.13 else (CANCEL if roll < 0.15 else rng.choice(OTHER[1:])))
+            user = rng.randrange(10_000)
+            properties = {"price": rng.choice([10, 50, 99.5, "60"]), "locale": rng.choice(["EU", "US", "UK"]),
+                          "cart_id": f"cart-{user}-{rng.randrange(3)}", "Coupon used": rng.random() < 0.5}
+            event = request.events.add(
+                id=str(serial), workspace_id="default", message_id=f"bench-{serial}", type="track", name=name,
+                profile_id=f"p{user:05d}", user_id=f"user-{user}", properties_json=orjson.dumps(properties),
+                sequence=serial,
+            )
+            event.timestamp.FromSeconds(int(now))
+            event.received_at.FromSeconds(int(now))
+        batches.append(request.SerializeToString())
+    return batches
+
+
+async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path) -> dict:
+    delivery = SinkDelivery()
+    name = delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name
+    server, delivery_port, health = create_server(
+        "127.0.0.1:0", [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, delivery, name)]
+    )
+    await server.start()
+    await mark_serving(health, [name])
+    port = free_port()
+    env = {
+        **os.environ, "HERALD_DATA_DIR": str(folder), "HERALD_CAMPAIGN_ADDRESS": f"127.0.0.1:{port}",
+        "HERALD_DELIVERY_ADDRESS": f"127.0.0.1:{delivery_port}", "HERALD_LOG_LEVEL": "warning",
+        "HERALD_IDENTITY_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+    env.pop("HERALD_DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "herald_cli", "migrate"], env=env, check=True, capture_output=True)
+    service = subprocess.Popen([sys.executable, "-m", "herald_services.campaign.main"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        await asyncio.wait_for(channel.channel_ready(), 60)
+        apply = channel.unary_unary("/herald.campaign.v1.CampaignService/ApplyCampaign",
+                                    request_serializer=campaign_pb2.ApplyCampaignRequest.SerializeToString,
+                                    response_deserializer=campaign_pb2.ApplyCampaignResponse.FromString)
+        files = campaign_files(count)
+        started = time.monotonic()
+        queue = list(files)
+
+        async def applier():
+            while queue:
+                await apply(campaign_pb2.ApplyCampaignRequest(workspace_id="default", source_yaml=queue.pop()), timeout=60)
+
+        await asyncio.gather(*(applier() for _ in range(8)))
+        apply_seconds = time.monotonic() - started
+
+        on_events = channel.unary_unary("/herald.campaign.v1.CampaignService/OnEvents")
+        warmup, measured = batches[: max(1, len(batches) // 20)], batches
+        for body in warmup:
+            await on_events(body, timeout=60)
+        # fresh event ids for the measured run, so nothing is skipped as already processed
+        offset = 10_000_000
+        measured = [_renumber(body, offset) for body in measured]
+        pending = list(reversed(measured))
+        started = time.monotonic()
+
+        async def sender():
+            while pending:
+                await on_events(pending.pop(), timeout=60)
+
+        await asyncio.gather(*(sender() for _ in range(inflight)))
+        elapsed = time.monotonic() - started
+        events = sum(len(campaign_pb2.OnEventsRequest.FromString(b).events) for b in measured)
+        # sends go to delivery in the background: wait until the count settles
+        previous, deadline = -1, time.monotonic() + 30
+        while delivery.scheduled != previous and time.monotonic() < deadline:
+            previous = delivery.scheduled
+            await asyncio.sleep(1.0)
+        return {"events_per_s": events / elapsed, "events": events, "seconds": elapsed,
+                "apply_seconds": apply_seconds, "scheduled": delivery.scheduled}
+    finally:
+        await channel.close()
+        service.terminate()
+        service.wait(10)
+        await server.stop(None)
+
+
+def _renumber(body: bytes, offset: int) -> bytes:
+    request = campaign_pb2.OnEventsRequest.FromString(body)
+    for event in request.events:
+        event.id = str(int(event.id) + offset)
+    return request.SerializeToString()
+
+
+async def main_async(args) -> int:
+    batches = make_batches(args.events, args.batch)
+    results = {}
+    sizes = (10, 200) if args.quick else (10, 10_000)
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"herald-bench-campaigns-{size}-") as folder:
+            results[size] = await run_size(size, batches, args.inflight, Path(folder))
+        r = results[size]
+        emit(f"campaign_eval_events_per_s_{size}", round(r["events_per_s"]), unit="events/s", events=r["events"],
+             seconds=round(r["seconds"], 2), campaigns=size, sends_scheduled=r["scheduled"],
+             apply_seconds=round(r["apply_seconds"], 1))
+    small, large = (results[s]["events_per_s"] for s in sizes)
+    emit("campaign_scaling_ratio", round(large / small, 3), unit="ratio", target=0.9)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--inflight", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (200 campaigns, few events)")
+    args = parser.parse_args()
+    if args.quick:
+        args.events = min(args.events, 5_000)
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
