@@ -8,6 +8,7 @@ Alembic migrations (`herald migrate`); a service refuses to start on a schema th
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,16 @@ from sqlmodel import Session
 from herald_common.errors import FailedPrecondition
 from herald_common.settings import Settings
 
-SERVICES_ROOT = Path(__file__).resolve().parent.parent.parent / "services"
+
+def _services_root() -> Path:
+    """Where the herald_services package lives: services/ in a checkout, site-packages when installed."""
+    spec = importlib.util.find_spec("herald_services")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("herald_services is not installed")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+SERVICES_ROOT = _services_root()
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

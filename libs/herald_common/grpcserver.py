@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from structlog.contextvars import bound_contextvars
 
 from herald_common.errors import HeraldError, InvalidArgument
 from herald_common.logs import REQUEST_ID_HEADER, get_logger, new_request_id
+from herald_common.metrics import observe_rpc
 
 log = get_logger(__name__)
 
@@ -56,8 +58,21 @@ def _status_details(error: InvalidArgument) -> tuple[tuple[str, bytes], ...]:
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
+def _code_name(code) -> str | None:
+    """A status a handler set on its context (a StatusCode, or its int value), by name."""
+    if code is None:
+        return None
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return status.name
+    return str(code)
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    """Binds the request id for logs and turns domain errors into status codes."""
+    """Binds the request id for logs, turns domain errors into status codes, and counts and
+    times every unary call (herald_grpc_server_requests_total, ..._handling_seconds)."""
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -69,27 +84,38 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
         async def behaviour(request, context):
             request_id = metadata.get(REQUEST_ID_HEADER) or new_request_id()
+            started = time.perf_counter()
+            code = "OK"
             with bound_contextvars(request_id=request_id, rpc=method):
                 try:
-                    return await inner(request, context)
+                    response = await inner(request, context)
+                    code = _code_name(context.code()) or "OK"
+                    return response
                 except HeraldError as error:
+                    code = error.code_name
                     trailing = _status_details(error) if isinstance(error, InvalidArgument) else ()
                     log.info("rpc_refused", code=error.code_name, reason=error.message)
                     await context.abort(STATUS_CODES[error.code_name], error.message, trailing)
                 except grpc.aio.AioRpcError as error:
                     # A call this service made to another one failed: pass its code on, so a
                     # caller sees UNAVAILABLE (retry later) rather than INTERNAL.
+                    code = error.code().name
                     log.warning("downstream_call_failed", code=error.code().name, details=error.details())
                     await context.abort(error.code(), error.details() or f"a downstream call failed: {error.code().name}")
                 except asyncio.CancelledError:
+                    code = "CANCELLED"
                     raise
                 except Exception:
                     if context.code() is not None:
+                        code = _code_name(context.code()) or "UNKNOWN"
                         raise
+                    code = "INTERNAL"
                     log.exception("rpc_failed")
                     await context.abort(
                         grpc.StatusCode.INTERNAL, f"internal error in {method} (request_id={request_id})"
                     )
+                finally:
+                    observe_rpc(method, code, time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,

@@ -15,6 +15,7 @@ import grpc
 from herald_common.clock import use_pinned_tzdata
 from herald_common.grpcserver import mark_serving, serve_until_signalled
 from herald_common.logs import configure_logging, get_logger
+from herald_common.metrics import serve_metrics
 from herald_common.settings import Settings, load_settings
 
 log = get_logger(__name__)
@@ -68,16 +69,22 @@ def die_with_parent() -> None:
 
 
 def run(name: str, build: Callable[[Settings], Awaitable[RunningService]]) -> None:
-    """The body of `python -m herald_services.<name>.main`."""
+    """The body of `python -m herald_services.<name>.main`: the gRPC server and its /metrics."""
     settings = load_settings()
     configure_logging(name, settings.log_level)
     use_pinned_tzdata()
     die_with_parent()
 
     async def serve() -> None:
-        service = await build(settings)
-        await service.start()
-        await serve_until_signalled(service.server, service.health, on_stop=service.close)
+        # HERALD_BIND_HOST changes where this service listens, not where the others dial it.
+        service = await build(settings.listening_as(name))
+        metrics = serve_metrics(settings.metrics_address_of(name), service=name)
+        try:
+            await service.start()
+            await serve_until_signalled(service.server, service.health, on_stop=service.close)
+        finally:
+            if metrics is not None:
+                metrics.close()
 
     import uvloop
 

@@ -11,6 +11,8 @@ SERVICES = ("identity", "ingest", "campaign", "delivery")
 
 DEFAULT_PORTS = {"identity": 7101, "ingest": 7102, "campaign": 7103, "delivery": 7104}
 
+DEFAULT_METRICS_PORTS = {"identity": 9101, "ingest": 9102, "campaign": 9103, "delivery": 9104, "gateway": 9105}
+
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
@@ -36,6 +38,16 @@ class Settings(BaseSettings):
     ingest_address: str = f"127.0.0.1:{DEFAULT_PORTS['ingest']}"
     campaign_address: str = f"127.0.0.1:{DEFAULT_PORTS['campaign']}"
     delivery_address: str = f"127.0.0.1:{DEFAULT_PORTS['delivery']}"
+    # When set, every server a process starts listens on this host instead of the host of its
+    # own address setting, which stays what the others dial (Kubernetes: 0.0.0.0, while
+    # HERALD_IDENTITY_ADDRESS=identity:7101 names the Service).
+    bind_host: str | None = None
+    # Where each process serves Prometheus /metrics; empty serves nothing, port 0 picks one.
+    identity_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['identity']}"
+    ingest_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['ingest']}"
+    campaign_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['campaign']}"
+    delivery_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['delivery']}"
+    gateway_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['gateway']}"
 
     settle_seconds: int = Field(60, ge=0)
     # Region used to read phone numbers written without a country code.
@@ -90,6 +102,21 @@ class Settings(BaseSettings):
             raise ValueError(f"HERALD_{info.field_name.upper()} is a placeholder; set a real value")
         return value
 
+    @field_validator(
+        "identity_metrics_address",
+        "ingest_metrics_address",
+        "campaign_metrics_address",
+        "delivery_metrics_address",
+        "gateway_metrics_address",
+    )
+    @classmethod
+    def _metrics_address_is_host_port(cls, value: str, info) -> str:
+        value = value.strip()
+        host, separator, port = value.rpartition(":")
+        if value and (not separator or not port.isdigit() or int(port) > 65535):
+            raise ValueError(f"HERALD_{info.field_name.upper()} {value!r} is not host:port (or empty for none)")
+        return value
+
     @field_validator("stale_after")
     @classmethod
     def _stale_after_is_a_duration(cls, value: str) -> str:
@@ -119,6 +146,26 @@ class Settings(BaseSettings):
 
     def port_of(self, service: str) -> int:
         return int(self.address_of(service).rsplit(":", 1)[1])
+
+    def listen_address_of(self, service: str) -> str:
+        """Where the service itself listens: its address, with HERALD_BIND_HOST as host when set."""
+        return self._with_bind_host(self.address_of(service))
+
+    def metrics_address_of(self, component: str) -> str:
+        """Where a service (or the gateway) serves /metrics; empty means nowhere."""
+        return self._with_bind_host(getattr(self, f"{component}_metrics_address"))
+
+    def listening_as(self, service: str) -> Settings:
+        """A copy whose own address is the one to listen on, for a service's build()."""
+        if not self.bind_host:
+            return self
+        return self.model_copy(update={f"{service}_address": self.listen_address_of(service)})
+
+    def _with_bind_host(self, address: str) -> str:
+        if not address or not self.bind_host:
+            return address
+        host = f"[{self.bind_host}]" if ":" in self.bind_host else self.bind_host
+        return f"{host}:{address.rsplit(':', 1)[1]}"
 
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}

@@ -1,6 +1,7 @@
 """gateway's wiring: settings, clients, the ASGI app, uvicorn. Run: python -m herald_services.gateway.main
 
-Listens on HERALD_GATEWAY_HOST:HERALD_GATEWAY_PORT. When HERALD_WRITE_KEY is set, it first makes
+Listens on HERALD_GATEWAY_HOST (or HERALD_BIND_HOST):HERALD_GATEWAY_PORT and serves Prometheus
+metrics on HERALD_GATEWAY_METRICS_ADDRESS. When HERALD_WRITE_KEY is set, it first makes
 sure identity has the default workspace with that key, waiting (with backoff) until identity
 answers, so the first request with that key is never refused. SIGTERM or SIGINT stops it
 gracefully: it stops accepting, lets requests in progress finish, then closes its channels.
@@ -18,10 +19,11 @@ import uvicorn
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.logs import configure_logging, get_logger
+from herald_common.metrics import instrument_asgi, serve_metrics
 from herald_common.service import die_with_parent
 from herald_common.settings import Settings, load_settings
 from herald_services.gateway.app import GatewayApp
-from herald_services.gateway.domain import InflightGate
+from herald_services.gateway.domain import ENDPOINTS, InflightGate
 from herald_services.gateway.forwarder import Forwarder, WorkspaceDirectory, identity_lookup
 from uvicorn.lifespan.off import LifespanOff
 
@@ -104,7 +106,7 @@ async def build(
         clock=clock or SystemClock(),
     )
     config = uvicorn.Config(
-        app,
+        instrument_asgi(app, ENDPOINTS),
         host=host or settings.gateway_host,
         port=settings.gateway_port if port is None else port,
         http="httptools",
@@ -150,7 +152,8 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    gateway = await build(settings)
+    gateway = await build(settings, host=settings.bind_host or None)
+    metrics = serve_metrics(settings.metrics_address_of("gateway"), service="gateway")
     try:
         # A signal while it still waits for identity stops it too.
         starting = asyncio.create_task(gateway.start())
@@ -166,6 +169,8 @@ async def serve(settings: Settings) -> None:
                 await starting
     finally:
         await gateway.stop()
+        if metrics is not None:
+            metrics.close()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from herald_common.clients import IngestClient
 from herald_common.clock import Clock
 from herald_common.db import session_scope
 from herald_common.errors import FieldError, InvalidArgument
+from herald_common.metrics import count_identity_calls
 from herald_common.protoconv import json_bytes, json_object, set_timestamp, to_datetime
 from herald_services.identity import handlers
 from sqlalchemy import Engine
@@ -90,6 +91,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             default_region=self.default_region,
             now=now,
         )
+        count_identity_calls("identify", len(calls))
         return identity_pb2.IdentifyResponse(
             results=[
                 identity_pb2.IdentifyResult(
@@ -107,6 +109,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             for c in request.calls
         ]
         profile_ids = await self._batch_write(handlers.alias, workspace_id=request.workspace_id, calls=calls, now=now)
+        count_identity_calls("alias", len(calls))
         return identity_pb2.AliasResponse(results=[identity_pb2.AliasResult(profile_id=p) for p in profile_ids])
 
     async def Group(self, request, context):
@@ -127,6 +130,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 )
             )
         await self._batch_write(handlers.group, workspace_id=request.workspace_id, calls=calls, now=now)
+        count_identity_calls("group", len(calls))
         return identity_pb2.GroupResponse()
 
     async def Resolve(self, request, context):
@@ -138,6 +142,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             create_missing=request.create_missing,
             now=self.clock.now(),
         )
+        count_identity_calls("resolve", len(refs))
         return identity_pb2.ResolveResponse(
             users=[identity_pb2.ResolvedUser(profile_id=a[0], user_id=a[1]) if a else identity_pb2.ResolvedUser() for a in answers]
         )

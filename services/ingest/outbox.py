@@ -26,6 +26,7 @@ from herald.campaign.v1 import campaign_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common.aio import BlockingRunner
 from herald_common.clients import CampaignClient
+from herald_common.metrics import count_outbox_delivered, set_outbox_backlog
 from herald_services.ingest import store
 from sqlalchemy import Engine
 
@@ -94,6 +95,7 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._cursor: int | None = None
+        self._last_recorded = 0  # the highest event id known to be committed, for the backlog gauge
         self.delivered = 0
 
     def committed(self, rows: Iterable[EventTuple]) -> None:
@@ -102,6 +104,12 @@ class OutboxDispatcher:
             self._recent.extend(rows)
         else:
             self._recent.clear()  # campaign is behind: the database has them all
+        self._last_recorded = max(self._last_recorded, rows[-1][0])
+        self._publish_backlog()
+
+    def _publish_backlog(self) -> None:
+        if self._cursor is not None:
+            set_outbox_backlog(self._last_recorded - self._cursor)
 
     def forget(self) -> None:
         """Drops what waits in memory (a purge deleted events); the database is the truth."""
@@ -148,6 +156,8 @@ class OutboxDispatcher:
         with self.engine.connect() as connection:
             if self._cursor is None:
                 self._cursor = self._cursor_written = store.delivered_cursor(connection)
+                self._last_recorded = max(self._last_recorded, store.last_event_id(connection))
+                self._publish_backlog()
             return [tuple(row) for row in store.events_after(connection, self._cursor, self.batch_size)]
 
     def _acknowledge(self, event_id: int) -> None:
@@ -187,6 +197,8 @@ class OutboxDispatcher:
             self._cursor = pending[-1][0]
             await self._write_cursor()
             self.delivered += len(pending)
+            count_outbox_delivered(len(pending))
+            self._publish_backlog()
             pending = []
             if blocked:
                 log.info("outbox_resumed", campaign=self.campaign.address)

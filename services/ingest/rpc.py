@@ -10,6 +10,7 @@ from herald_common.aio import BlockingRunner, GroupCommit
 from herald_common.clients import IdentityClient
 from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument
+from herald_common.metrics import count_events_not_recorded, count_events_recorded
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.ingest import handlers
 from herald_services.ingest.outbox import add_event
@@ -50,6 +51,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             results, rows = handlers.record_many(connection, items)
         if rows:
             self.on_committed(rows)
+            count_events_recorded(row[3] for row in rows)  # the event table's `type` column
         return results
 
     def _received(self, stamp, now):
@@ -92,6 +94,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             recorded, duplicates = await self.recorder.submit((request.workspace_id, prepared))
             if recorded:
                 self.on_recorded()
+        count_events_not_recorded("duplicate", len(duplicates))
+        count_events_not_recorded("rejected", len(request.events) - len(recorded) - len(duplicates))
         response = ingest_pb2.RecordResponse()
         add = response.results.add  # built in place: no per-result copy
         for index in range(len(request.events)):

@@ -223,6 +223,11 @@ def bump_catalogue(connection: Connection, names: list[dict[str, Any]], counts: 
             connection.execute(statement, rows)
 
 
+def last_event_id(connection: Connection) -> int:
+    """The last event id handed out (read for the outbox backlog metric)."""
+    return connection.execute(select(STATE.c.value).where(STATE.c.key == LAST_EVENT_ID)).scalar_one()
+
+
 def delivered_cursor(connection: Connection) -> int:
     return connection.execute(select(STATE.c.value).where(STATE.c.key == DELIVERED_EVENT_ID)).scalar_one()
 

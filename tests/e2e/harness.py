@@ -50,6 +50,9 @@ def suite_environment(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     for service in SERVICES:
         env[f"HERALD_{service.upper()}_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    # Suites run side by side: no fixed metrics ports to fight over (tests/integration/test_metrics.py covers them).
+    for component in (*SERVICES, "gateway"):
+        env[f"HERALD_{component.upper()}_METRICS_ADDRESS"] = ""
     env.update(HERALD_DATA_DIR=str(data_dir), HERALD_GATEWAY_HOST="127.0.0.1", HERALD_GATEWAY_PORT=str(free_port()))
     env.update(extra)
     return env

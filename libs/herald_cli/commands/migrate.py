@@ -7,6 +7,7 @@ import dataclasses
 
 from herald_cli import suite
 from herald_cli.commands import settings_from_environment
+from herald_cli.errors import CliError
 from herald_cli.output import Result, emit
 
 
@@ -21,7 +22,9 @@ def migrate(args: argparse.Namespace) -> int:
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     settings = settings_from_environment(**overrides)
     done = suite.migrate_all(settings)
+    if not done:  # an install without its migrations must not look like a migrated database
+        raise CliError("found no service migrations to apply (is herald installed with its package data?)")
     document = [dataclasses.asdict(m) for m in done]
-    text = "\n".join(m.describe() for m in done) or "no service has migrations"
+    text = "\n".join(m.describe() for m in done)
     emit(Result(document, text), as_json=args.json)
     return 0
