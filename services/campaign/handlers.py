@@ -212,6 +212,8 @@ class EventsOutcome:
     new_sends: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     conversions: int = 0
+    kept_out: int = 0  # triggers whose event filters or re-entry rule kept the user out
+    duplicates: int = 0  # trigger events seen before
 
 
 def process_events(
@@ -249,6 +251,8 @@ def _trigger(
         if event.id not in seen:
             seen.add(event.id)
             fresh.append(event)
+        else:
+            outcome.duplicates += 1
     if not fresh:
         return
     _insert_ignore(connection, ProcessedEventRecord.__table__,
@@ -311,6 +315,7 @@ def _trigger(
         _insert_ignore(connection, CancelWatchRecord.__table__, watches, ["send_id", "event_name"])
         outcome.new_sends.extend(sends)
     _add_counts(connection, counts)
+    outcome.kept_out += sum(count for (_, reason), count in counts.items() if reason != "entered")
 
 
 def _add_counts(connection: Connection, counts: dict[tuple[str, str], int]) -> None:

@@ -18,6 +18,7 @@ from herald.delivery.v1 import delivery_pb2
 from herald.identity.v1 import identity_pb2
 from sqlalchemy import Engine
 
+from herald_common import metrics
 from herald_common.clients import DeliveryClient, IdentityClient
 from herald_common.clock import Clock
 from herald_common.errors import InvalidArgument, NotFound, Unavailable
@@ -192,6 +193,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             ]
             outcome = await self._tx(handlers.process_events, catalogue, incoming, now=self.clock.now(),
                                      settle=self.settle)
+            _count_decisions(outcome)
             if outcome.new_sends:
                 self._spawn(self._hand_off(outcome.new_sends))
             if outcome.cancelled:
@@ -321,6 +323,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             ))
         for address in decision.addresses:
             response.addresses.add(kind=address.kind, value=address.value)
+        metrics.count_campaign_decision("confirmed" if decision.go else "refused")
         log.info("send_confirmed", send_id=request.send_id, go=decision.go, reason=decision.reason, hold=decision.hold)
         return response
 
@@ -375,6 +378,16 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                        campaign_id=campaign_id, resubscribe=request.resubscribe, now=self.clock.now())
         log.info("unsubscribe", user=request.id, campaign=request.campaign or "*", resubscribe=request.resubscribe)
         return campaign_pb2.UnsubscribeResponse()
+
+
+def _count_decisions(outcome: handlers.EventsOutcome) -> None:
+    settling = sum(1 for send in outcome.new_sends if send["settle_until"] is not None)
+    for name, count in (
+        ("scheduled", len(outcome.new_sends) - settling), ("settling", settling), ("suppressed", outcome.kept_out),
+        ("duplicate", outcome.duplicates), ("converted", outcome.conversions),
+    ):
+        if count:
+            metrics.count_campaign_decision(name, count)
 
 
 def _properties(raw: bytes) -> dict[str, Any]:

@@ -339,3 +339,22 @@ async def test_send_ids_are_stable_per_campaign_and_event(suite):
     await suite.send_events(event)
     await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 1)
     assert next(iter(suite.delivery.scheduled)) == send_id_for(applied.campaign.id, "4242")
+
+
+async def test_decisions_are_counted_in_metrics(suite):
+    from herald_common.metrics import REGISTRY
+
+    def value(outcome: str) -> float:
+        return REGISTRY.get_sample_value("herald_campaign_decisions_total", {"outcome": outcome}) or 0.0
+
+    before = {outcome: value(outcome) for outcome in ("settling", "suppressed", "duplicate", "confirmed")}
+    await suite.apply_example("coupon-campaign-europe.yaml")
+    profile = await suite.identify("um", email="um@example.com")
+    entering = suite.event(profile, "um", ADDED, price=50, locale="EU")
+    await suite.send_events(entering, suite.event(profile, "um", ADDED, price=1, locale="EU"))
+    await suite.send_events(entering)
+    await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 1)
+    await suite.confirm(next(iter(suite.delivery.scheduled)))
+    assert {outcome: value(outcome) - before[outcome] for outcome in before} == {
+        "settling": 1, "suppressed": 1, "duplicate": 1, "confirmed": 1,
+    }
