@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-unit protos check-protos bench migrate clean
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/herald
+
+.PHONY: install run run-pg test test-unit protos check-protos bench migrate clean
 
 # New top-level packages need the editable install refreshed, so they are prerequisites too.
 $(INSTALLED): pyproject.toml setup.py $(wildcard libs/*/__init__.py services/*/__init__.py)
@@ -18,6 +20,11 @@ install: $(INSTALLED)
 
 run: install
 	$(VENV)/bin/herald up
+
+# The production shape on this machine: PostgreSQL (the database is created if missing), two
+# processes of every service and of the gateway. PG_URL=... make run-pg picks another server.
+run-pg: install
+	HERALD_DATABASE_URL=$${HERALD_DATABASE_URL:-$(PG_URL)} $(VENV)/bin/herald up --replicas 2
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

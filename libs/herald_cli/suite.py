@@ -26,6 +26,12 @@ class Component:
     name: str
     address: str  # host:port it listens on
     tier: int  # the gateway (1) calls the services (0), so it is stopped before them
+    replica: int = 1  # 1.. when several processes run the same service
+    env: tuple[tuple[str, str], ...] = ()  # this process's own settings (its listen address, ...)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.replica == 1 else f"{self.name}#{self.replica}"
 
     @property
     def module(self) -> str:
@@ -57,6 +63,40 @@ def components(settings: Settings) -> list[Component]:
     if is_built(GATEWAY):
         found.append(Component(GATEWAY, f"{settings.gateway_host}:{settings.gateway_port}", 1))
     return found
+
+
+def free_address(host: str) -> str:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return f"{host}:{probe.getsockname()[1]}"
+
+
+def with_replicas(settings: Settings, parts: list[Component], replicas: int) -> tuple[list[Component], dict[str, str]]:
+    """Every component `replicas` times, and the settings every child shares.
+
+    A service's extra replicas listen on free ports of the same host (HERALD_LISTEN_ADDRESS);
+    HERALD_<SERVICE>_ADDRESS then lists all of them, and callers spread their calls over the
+    list (round robin). Gateway replicas share the gateway's port through SO_REUSEPORT.
+    Extra replicas serve metrics on free ports too."""
+    if replicas <= 1:
+        return parts, {}
+    shared: dict[str, str] = {}
+    result: list[Component] = []
+    for part in parts:
+        if part.is_gateway:
+            shared["HERALD_GATEWAY_REUSE_PORT"] = "1"
+            result += [Component(part.name, part.address, part.tier, n) for n in range(1, replicas + 1)]
+            continue
+        host = part.address.rsplit(":", 1)[0]
+        addresses = [part.address] + [free_address(host) for _ in range(replicas - 1)]
+        shared[f"HERALD_{part.name.upper()}_ADDRESS"] = ",".join(addresses)
+        metrics = settings.metrics_address_of(part.name)
+        for n, address in enumerate(addresses, start=1):
+            own = [("HERALD_LISTEN_ADDRESS", address)]
+            if n > 1 and metrics:
+                own.append((f"HERALD_{part.name.upper()}_METRICS_ADDRESS", free_address(metrics.rsplit(":", 1)[0])))
+            result.append(Component(part.name, address, part.tier, n, tuple(own)))
+    return result, shared
 
 
 def not_built() -> list[str]:
@@ -115,9 +155,15 @@ def services_with_migrations() -> list[str]:
 def migrate_all(settings: Settings) -> list[Migration]:
     """Brings every service's schema to its head revision."""
     # herald_common.db pulls in Alembic and SQLModel: only commands that migrate pay for them.
-    from herald_common.db import create_service_engine, current_revision, describe, migrate
+    from herald_common.db import create_service_engine, current_revision, describe, ensure_database, migrate
     from sqlalchemy.exc import SQLAlchemyError
 
+    for url in {settings.database_url_for(service) for service in services_with_migrations()} - {None}:
+        try:
+            ensure_database(url)
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise CliError(f"cannot reach or create the database {without_password(url)}: {reason}") from None
     done = []
     for service in services_with_migrations():
         engine = None
@@ -175,3 +221,13 @@ def child_environment(settings: Settings, write_key: str, base: dict[str, str] |
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def settings_with(settings: Settings, env: dict[str, str]) -> Settings:
+    """settings with the HERALD_<SERVICE>_ADDRESS values herald up chose for replicas."""
+    updates = {
+        key.removeprefix("HERALD_").lower(): value
+        for key, value in env.items()
+        if key.endswith("_ADDRESS") and key.removeprefix("HERALD_").lower() in type(settings).model_fields
+    }
+    return settings.model_copy(update=updates)

@@ -36,6 +36,7 @@ class ChildSpec:
     argv: tuple[str, ...]
     probe: Probe  # True once the child answers
     tier: int = 0  # stop() stops higher tiers first: callers before what they call
+    env: tuple[tuple[str, str], ...] = ()  # added to the shared environment for this child
 
 
 class StartupFailed(Exception):
@@ -171,7 +172,7 @@ class Supervisor:
         try:
             return await asyncio.create_subprocess_exec(
                 *child.spec.argv,
-                env=self.env,
+                env={**self.env, **dict(child.spec.env)} if child.spec.env else self.env,
                 stdin=subprocess.DEVNULL,
                 process_group=0,
             )

@@ -52,6 +52,29 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def ensure_database(url: str) -> bool:
+    """Creates the PostgreSQL database named in url when it does not exist yet (connecting to
+    the server's `postgres` database to do it). True when it was created."""
+    from sqlalchemy.engine import make_url
+
+    target = make_url(normalise_url(url))
+    if not target.get_backend_name().startswith("postgresql") or not target.database:
+        return False
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+            ).first()
+            if exists:
+                return False
+            quoted = connection.dialect.identifier_preparer.quote(target.database)
+            connection.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        admin.dispose()
+
+
 def schema_name(settings: Settings, service: str) -> str:
     name = f"{settings.database_schema_prefix}{service}"
     if not _SCHEMA_NAME.match(name):

@@ -21,8 +21,26 @@ def request_metadata() -> tuple[tuple[str, str], ...] | None:
     return ((REQUEST_ID_HEADER, request_id),) if request_id else None
 
 
+# Calls spread over every address a target resolves to (several replicas, or a Kubernetes
+# headless Service's pods), instead of pinning one connection.
+BALANCED = (("grpc.lb_policy_name", "round_robin"),)
+
+
+def channel_target(address: str) -> str:
+    """'host:port' as is; 'ip:port,ip:port' (replicas started by `herald up --replicas`) as
+    gRPC's ipv4:/ipv6: list target."""
+    parts = [part.strip() for part in address.split(",") if part.strip()]
+    if len(parts) <= 1:
+        return address
+    if all(part.startswith("[") for part in parts):
+        return "ipv6:" + ",".join(parts)
+    if any(not part.rsplit(":", 1)[0].replace(".", "").isdigit() for part in parts):
+        raise ValueError(f"{address!r}: a list of addresses must be IP:port entries")
+    return "ipv4:" + ",".join(parts)
+
+
 def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(channel_target(address), options=(*CHANNEL_OPTIONS, *BALANCED))
 
 
 def field_errors(error: grpc.aio.AioRpcError) -> list[FieldError]:

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     fcm_project_id: str | None = None
     fcm_base_url: str = "https://fcm.googleapis.com"
 
+    # One process of several replicas of a service: where this one listens. Its own
+    # HERALD_<SERVICE>_ADDRESS then lists every replica (comma-separated) for the callers.
+    listen_address: str | None = None
+    # The gateway binds with SO_REUSEPORT, so several gateway processes share one port.
+    gateway_reuse_port: bool = False
+
     # Webhook messages are POSTed as JSON with an HMAC-SHA256 of the body in this header.
     webhook_secret: str | None = None
     webhook_signature_header: str = "X-Herald-Signature"
@@ -156,10 +162,13 @@ class Settings(BaseSettings):
         return self._with_bind_host(getattr(self, f"{component}_metrics_address"))
 
     def listening_as(self, service: str) -> Settings:
-        """A copy whose own address is the one to listen on, for a service's build()."""
-        if not self.bind_host:
+        """A copy whose own address is the one to listen on, for a service's build():
+        HERALD_LISTEN_ADDRESS when this process is one of several replicas, with
+        HERALD_BIND_HOST as host when set."""
+        own = self.listen_address or self.address_of(service)
+        if own == self.address_of(service) and not self.bind_host:
             return self
-        return self.model_copy(update={f"{service}_address": self.listen_address_of(service)})
+        return self.model_copy(update={f"{service}_address": self._with_bind_host(own)})
 
     def _with_bind_host(self, address: str) -> str:
         if not address or not self.bind_host:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 
 import grpc
 import uvicorn
@@ -67,12 +68,22 @@ class Gateway:
         # Driving uvicorn's startup/shutdown ourselves (not Server.serve) leaves signal handling
         # to the caller, so tests and main() each decide how the gateway stops.
         self.server.lifespan = LifespanOff(self.config)
-        await self.server.startup()
+        await self.server.startup(sockets=[self._shared_socket()] if self.settings.gateway_reuse_port else None)
         if not self.server.started:
             raise RuntimeError(f"gateway cannot listen on {self.config.host}:{self.config.port}")
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self.server.main_loop(), name="gateway-ticker")
         log.info("gateway_listening", host=self.config.host, port=self.port)
+
+    def _shared_socket(self) -> socket.socket:
+        """Several gateway replicas on one port (herald up --replicas): the kernel spreads connections."""
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self.config.host, self.config.port))
+        sock.set_inheritable(True)
+        return sock
 
     async def stop(self) -> None:
         if self._ticker is not None:

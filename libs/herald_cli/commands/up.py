@@ -48,6 +48,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="do not start NAME (repeatable; also HERALD_UP_WITHOUT=a,b): run your own at its address instead",
     )
+    command.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=None,
+        metavar="N",
+        help="run N processes of every service and of the gateway (HERALD_UP_REPLICAS; needs PostgreSQL)",
+    )
     command.set_defaults(handler=up)
 
 
@@ -71,8 +78,15 @@ def up(args: argparse.Namespace) -> int:
         say(f"herald: not starting {name} (--without): the others reach it at {address}")
     if all(part.is_gateway for part in parts):
         raise CliError("no service is built: nothing to start")
+    try:
+        replicas = args.replicas or _replicas(os.environ.get("HERALD_UP_REPLICAS") or "1")
+    except argparse.ArgumentTypeError as error:
+        raise CliError(f"HERALD_UP_REPLICAS: {error}") from None
+    if replicas > 1 and not settings.database_url:
+        raise CliError("--replicas needs PostgreSQL (HERALD_DATABASE_URL): a SQLite file has one writer")
     for part in parts:
         suite.check_free(part)
+    parts, shared_env = suite.with_replicas(settings, parts, replicas)
     missing = suite.not_built()
     if missing:
         say(f"herald: not starting {', '.join(missing)}: not built yet")
@@ -84,7 +98,9 @@ def up(args: argparse.Namespace) -> int:
         if migration.changed:
             say(f"herald: {migration.describe()}")
 
-    env = suite.child_environment(settings, write_key)
+    env = {**suite.child_environment(settings, write_key), **shared_env}
+    if shared_env:
+        settings = suite.settings_with(settings, shared_env)
     return asyncio.run(_run(settings, parts, env, write_key, ready_timeout=args.ready_timeout))
 
 
@@ -128,14 +144,14 @@ async def _start(
     # All at once: the gateway waits for identity by itself, and starting together saves seconds.
     for part in parts:
         supervisor.start(_child_spec(part))
-    await supervisor.wait_ready([part.name for part in parts], ready_timeout)
+    await supervisor.wait_ready([part.label for part in parts], ready_timeout)
     if any(part.name == "identity" for part in parts):
         await _ensure_default_workspace(settings, write_key)
 
 
 def _child_spec(part: suite.Component) -> ChildSpec:
     probe = probes.http_health(f"{part.url}/health") if part.is_gateway else probes.grpc_health(part.address)
-    return ChildSpec(name=part.name, argv=part.argv, probe=probe, tier=part.tier)
+    return ChildSpec(name=part.label, argv=part.argv, probe=probe, tier=part.tier, env=part.env)
 
 
 async def _ensure_default_workspace(settings: Settings, write_key: str) -> None:
@@ -152,7 +168,14 @@ async def _ensure_default_workspace(settings: Settings, write_key: str) -> None:
 def announcement(settings: Settings, parts: list[suite.Component], write_key: str) -> str:
     """The block `herald up` prints once everything answers; tests read it too."""
     rows = [("write key", write_key)]
-    rows += [(part.name, part.url if part.is_gateway else part.address) for part in sorted(parts, key=_gateway_first)]
+    rows += [
+        (part.label, part.url if part.is_gateway else part.address)
+        for part in sorted(parts, key=_gateway_first)
+        if not (part.is_gateway and part.replica > 1)
+    ]
+    gateways = sum(1 for part in parts if part.is_gateway)
+    if gateways > 1:
+        rows.append(("gateway replicas", f"{gateways}, sharing the gateway's port"))
     if settings.database_url:
         rows.append(("database", suite.without_password(settings.database_url)))
     rows.append(("data", str(settings.data_dir)))
@@ -173,6 +196,16 @@ def _announce(settings: Settings, parts: list[suite.Component], write_key: str) 
 
 def _gateway_first(part: suite.Component) -> int:
     return 0 if part.is_gateway else 1
+
+
+def _replicas(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of replicas") from None
+    if not 1 <= count <= 8:
+        raise argparse.ArgumentTypeError(f"replicas must be between 1 and 8, not {count}")
+    return count
 
 
 def _port(value: str) -> int:
