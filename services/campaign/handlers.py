@@ -241,22 +241,20 @@ def _trigger(
     settle: timedelta,
     outcome: EventsOutcome,
 ) -> None:
-    # At least once from ingest: a trigger event already handled is skipped (its sends exist).
-    ids = list({event.id for event in events})
-    seen = set(connection.execute(
-        select(ProcessedEventRecord.event_id).where(ProcessedEventRecord.event_id.in_(ids))
-    ).scalars())
-    fresh: list[IncomingEvent] = []
+    # At least once from ingest (and once per ingest replica): a trigger event already handled
+    # is skipped. The insert claims each event id; on PostgreSQL a concurrent claim of the
+    # same id waits for the first and then gets nothing back, so exactly one replica handles it.
+    candidates: dict[str, IncomingEvent] = {}
     for event in events:
-        if event.id not in seen:
-            seen.add(event.id)
-            fresh.append(event)
-        else:
+        if event.id in candidates:
             outcome.duplicates += 1
+        else:
+            candidates[event.id] = event
+    claimed = _claim_events(connection, list(candidates), now)
+    fresh = [event for event_id, event in candidates.items() if event_id in claimed]
+    outcome.duplicates += len(candidates) - len(fresh)
     if not fresh:
         return
-    _insert_ignore(connection, ProcessedEventRecord.__table__,
-                   [{"event_id": event.id, "processed_at": now} for event in fresh], ["event_id"])
 
     # Re-entry: the last entry per (campaign, user), for campaigns that limit it.
     limited = {
@@ -316,6 +314,24 @@ def _trigger(
         outcome.new_sends.extend(sends)
     _add_counts(connection, counts)
     outcome.kept_out += sum(count for (_, reason), count in counts.items() if reason != "entered")
+
+
+def _claim_events(connection: Connection, event_ids: list[str], now: datetime) -> set[str]:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = ProcessedEventRecord.__table__
+    claimed: set[str] = set()
+    for chunk in _chunks(event_ids, 500):
+        statement = (
+            dialect_insert(table)
+            .values([{"event_id": event_id, "processed_at": now} for event_id in chunk])
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(table.c.event_id)
+        )
+        claimed.update(connection.execute(statement).scalars())
+    return claimed
 
 
 def _add_counts(connection: Connection, counts: dict[tuple[str, str], int]) -> None:
