@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
-from herald.delivery.v1 import delivery_pb2_grpc
+from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -65,6 +65,12 @@ class IdentityClient(_Client):
         request = identity_pb2.DeleteUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
         return await self.stub.DeleteUser(request, timeout=self.timeout, metadata=request_metadata())
 
+    async def remove_device(self, workspace_id: str, kind: str, token: str) -> bool:
+        """Removes a push token the provider reported gone; True when identity had it."""
+        request = identity_pb2.RemoveDeviceRequest(workspace_id=workspace_id, kind=kind, token=token)
+        response = await self.stub.RemoveDevice(request, timeout=self.timeout, metadata=request_metadata())
+        return response.removed
+
 
 class IngestClient(_Client):
     stub_class = ingest_pb2_grpc.IngestServiceStub
@@ -108,6 +114,50 @@ class CampaignClient(_Client):
     async def send_events(self, request: campaign_pb2.OnEventsRequest) -> campaign_pb2.OnEventsResponse:
         return await self.stub.OnEvents(request, timeout=self.timeout, metadata=request_metadata())
 
+    async def confirm(self, send_id: str) -> campaign_pb2.ConfirmResponse:
+        """delivery asks, just before a send goes out: go, hold (paused) or suppress, with the
+        rendered message, the addresses and the user's time zone as it is now."""
+        request = campaign_pb2.ConfirmRequest(send_id=send_id)
+        return await self.stub.Confirm(request, timeout=self.timeout, metadata=request_metadata())
+
+    async def mark_sent(self, request: campaign_pb2.MarkSentRequest) -> campaign_pb2.MarkSentResponse:
+        """delivery reports a send's outcome (sent, failed, suppressed, cancelled, unknown, scheduled)."""
+        return await self.stub.MarkSent(request, timeout=self.timeout, metadata=request_metadata())
+
 
 class DeliveryClient(_Client):
     stub_class = delivery_pb2_grpc.DeliveryServiceStub
+
+    async def schedule(self, sends) -> delivery_pb2.ScheduleResponse:
+        """Schedules sends (ScheduledSend messages); a send id seen before keeps its first schedule."""
+        request = delivery_pb2.ScheduleRequest(sends=sends)
+        return await self.stub.Schedule(request, timeout=self.timeout, metadata=request_metadata())
+
+    async def cancel(
+        self, *, send_id: str = "", campaign_id: str = "", profile_id: str = "", reason: str = ""
+    ) -> int:
+        """Cancels sends not yet sending, by exactly one of send, campaign or profile; how many."""
+        targets = {"send_id": send_id, "campaign_id": campaign_id, "profile_id": profile_id}
+        given = {name: value for name, value in targets.items() if value}
+        if len(given) != 1:
+            raise ValueError("cancel takes exactly one of send_id, campaign_id, profile_id")
+        request = delivery_pb2.CancelRequest(reason=reason, **given)
+        response = await self.stub.Cancel(request, timeout=self.timeout, metadata=request_metadata())
+        return response.cancelled
+
+    async def get_send(self, send_id: str) -> delivery_pb2.ScheduledSend:
+        request = delivery_pb2.GetSendRequest(send_id=send_id)
+        return await self.stub.GetSend(request, timeout=self.timeout, metadata=request_metadata())
+
+    async def list_sends(
+        self, *, workspace_id: str = "", campaign_id: str = "", profile_id: str = "", limit: int = 100
+    ) -> delivery_pb2.ListSendsResponse:
+        request = delivery_pb2.ListSendsRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id, profile_id=profile_id, limit=limit
+        )
+        return await self.stub.ListSends(request, timeout=self.timeout, metadata=request_metadata())
+
+    async def release(self, campaign_id: str) -> delivery_pb2.ReleaseResponse:
+        """The campaign resumed: its held sends go out again, spread over time."""
+        request = delivery_pb2.ReleaseRequest(campaign_id=campaign_id)
+        return await self.stub.Release(request, timeout=self.timeout, metadata=request_metadata())

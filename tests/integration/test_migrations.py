@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from herald_common.db import create_service_engine, head_revision, migrate, require_current_schema
 from herald_common.errors import FailedPrecondition
 
-SERVICES_WITH_TABLES = ["identity", "ingest"]
+SERVICES_WITH_TABLES = ["identity", "ingest", "campaign", "delivery"]
 
 
 @pytest.mark.parametrize("service", SERVICES_WITH_TABLES)

@@ -45,5 +45,5 @@ def test_an_unreachable_database_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["migrate"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith("herald: cannot migrate identity")
+    assert err.startswith("herald: cannot reach or create the database postgresql://nobody@127.0.0.1:1/none")
     assert err.count("\n") == 1

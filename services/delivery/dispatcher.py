@@ -1,0 +1,462 @@
+"""Takes due sends out of the database and sends each once.
+
+The loop: when the timer fires (or the poll, a Schedule, a Release), claim due sends in
+batches (a status change in the database, so a send is dispatched by one replica only), and
+run each claimed send as its own task, at most ``concurrency`` at a time. Each task:
+
+1. stale (overdue past HERALD_STALE_AFTER): suppressed, campaign not asked;
+2. ``Confirm``: hold -> held until Release; no -> suppressed with campaign's reason;
+   unreachable -> looked at again shortly (no provider attempt is spent);
+3. go -> the window is read in the user's zone as campaign has it now (else the fallback,
+   else the default): none at all -> suppressed no_timezone; closed -> scheduled again at its
+   next opening (campaign is told the new due time);
+4. open -> 'sending' is written for the send and each address, then every address is sent
+   to concurrently, each result recorded per address. Retryable answers are tried again with
+   backoff (only the addresses not yet done) up to provider_max_attempts; the send is sent
+   when at least one address accepted, else failed with the provider's reason.
+
+Writes of concurrent tasks share transactions (GroupCommit); every outcome's MarkSent report
+is committed with it and handed to the ReportSender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import grpc
+import orjson
+import structlog
+from herald_common.aio import GroupCommit
+from herald_common.clients import CampaignClient, IdentityClient
+from herald_common.clock import Clock
+from herald_common.settings import Settings
+from herald_services.delivery import handlers
+from herald_services.delivery.domain import is_stale, recompute_due
+from herald_services.delivery.handlers import AddressResult, Report
+from herald_services.delivery.providers.base import (
+    Address,
+    Attempt,
+    Message,
+    ProviderSet,
+    backoff_seconds,
+)
+from herald_services.delivery.reports import ReportSender
+from herald_services.delivery.store import (
+    ADDRESS_ACCEPTED,
+    ADDRESS_FAILED,
+    ADDRESS_FINAL,
+    ADDRESS_GONE,
+    ADDRESS_RETRY,
+    CLAIMED,
+    FAILED,
+    SENDING,
+    SENT,
+    SUPPRESSED,
+)
+from herald_services.delivery.timer import Timer
+from sqlalchemy import Engine
+
+log = structlog.get_logger(__name__)
+
+CONFIRM_RETRY = timedelta(seconds=5)  # campaign unreachable: ask again after this
+AFTER_ERROR = timedelta(seconds=30)
+
+
+def default_replica_id() -> str:
+    return os.environ.get("HERALD_DELIVERY_REPLICA_ID") or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def message_json(answer) -> str:
+    message = answer.message
+    return orjson.dumps(
+        {
+            "channel": message.channel,
+            "subject": message.subject,
+            "body": message.body,
+            "html": message.html,
+            "title": message.title,
+            "data_json": message.data_json.decode() if message.data_json else "",
+            "url": message.url,
+        }
+    ).decode()
+
+
+def message_of(send_id: str, text: str) -> Message:
+    fields = orjson.loads(text)
+    data_json = fields.pop("data_json", "")
+    return Message(send_id=send_id, data=orjson.loads(data_json) if data_json else None, **fields)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        runner,
+        clock: Clock,
+        settings: Settings,
+        campaign: CampaignClient,
+        identity: IdentityClient,
+        providers: ProviderSet,
+        replica_id: str | None = None,
+        concurrency: int = 128,
+        poll_seconds: float = 5.0,
+        lease_seconds: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.clock = clock
+        self.settings = settings
+        self.campaign = campaign
+        self.identity = identity
+        self.providers = providers
+        self.owner = replica_id or default_replica_id()
+        self.concurrency = concurrency
+        self.stale_after = timedelta(seconds=settings.stale_after_seconds)
+        # A claim outlives the longest dispatch (Confirm, then every address at once) with room.
+        self.lease = timedelta(
+            seconds=lease_seconds or 2 * (settings.rpc_timeout_seconds + settings.provider_timeout_seconds) + 60
+        )
+        self.single_owner = engine.dialect.name == "sqlite"
+        self.writer = GroupCommit(runner, self._write_group, max_items=256)
+        self.reports = ReportSender(
+            engine=engine, runner=runner, writer=self.writer, clock=clock, campaign=campaign,
+            everything_at_start=self.single_owner,
+        )
+        self.timer = Timer(clock=clock, on_wake=self.wake, on_poll=self._on_poll, poll_seconds=poll_seconds)
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task] = set()
+        self._draining = asyncio.Lock()
+        self._finished = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._polls = 0
+        self.dispatched = 0  # sends this replica claimed
+        self.provider_calls = 0
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.timer.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="delivery-dispatcher")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """A clean stop: no new claims, in-flight sends get `grace` seconds to finish, claims
+        that never reached a provider go back at once."""
+        self.timer.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=grace)
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.reports.stop()
+        await self.runner.run(self._unclaim)
+
+    async def kill(self) -> None:
+        """Stops as a crash would (tests): nothing is finished, released or written."""
+        self.timer.stop()
+        tasks = [t for t in (self._task, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.reports.stop()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_poll(self) -> None:
+        self._polls += 1
+        self.wake()
+        self.reports.poll()
+        if self._polls % 6 == 0:  # leases expire rarely: look for stranded sends every few polls
+            asyncio.get_running_loop().create_task(self._recover(startup=False))
+
+    def scheduled(self, earliest: datetime | None) -> None:
+        """New sends were kept: wake earlier if one is due before the timer."""
+        if earliest is None:
+            return
+        if earliest <= self.clock.now():
+            self.wake()
+        else:
+            self.timer.arm(earliest, only_if_earlier=True)
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        await self._recover(startup=True)
+        self.reports.poll()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatch_loop_failed")
+                await asyncio.sleep(1.0)
+                self.wake()
+
+    async def drain(self, *, wait: bool = False) -> None:
+        """Claims and starts every send due now (the timer's work); wait: until they are done."""
+        async with self._draining:  # one claim loop at a time (the timer's, a test's)
+            await self._claim_due()
+        if wait:
+            while self._inflight:
+                await asyncio.gather(*list(self._inflight), return_exceptions=True)
+                async with self._draining:
+                    await self._claim_due()
+        earliest = await self.runner.run(self._earliest)
+        self.timer.arm(earliest)
+
+    async def _claim_due(self) -> None:
+        low_water = max(1, self.concurrency // 4)
+        while True:
+            room = self.concurrency - len(self._inflight)
+            if room < low_water and self._inflight:
+                self._finished.clear()
+                await self._finished.wait()  # a dispatch finished (cheaper than asyncio.wait on all)
+                continue
+            now = self.clock.now()
+            rows = await self.runner.run(self._claim, now, room)
+            for row in rows:
+                task = asyncio.get_running_loop().create_task(self._dispatch(row))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+            self.dispatched += len(rows)
+            if len(rows) < room:
+                return
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._inflight.discard(task)
+        self._finished.set()
+
+    def _claim(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        with self.engine.begin() as connection:
+            return handlers.claim(connection, owner=self.owner, now=now, lease_until=now + self.lease, limit=limit)
+
+    def _earliest(self) -> datetime | None:
+        with self.engine.connect() as connection:
+            return handlers.earliest_wake(connection)
+
+    def _unclaim(self) -> None:
+        with self.engine.begin() as connection:
+            handlers.unclaim(connection, owner=self.owner, now=self.clock.now())
+
+    async def _recover(self, *, startup: bool) -> None:
+        def work():
+            with self.engine.begin() as connection:
+                # Only at start are this replica id's claims a previous life's: later they are in flight.
+                return handlers.recover(connection, now=self.clock.now(), owner=self.owner if startup else None,
+                                        everything=startup and self.single_owner)
+
+        requeued, reports = await self.runner.run(work)
+        if requeued or reports:
+            log.warning("recovered_stranded_sends", requeued=requeued, settled=len(reports),
+                        unknown=sum(1 for r in reports if r.status != SENT))
+            self.reports.hand_over(reports)
+            self.wake()
+
+    def _write_group(self, items: list[tuple]) -> list[Any]:
+        with self.engine.begin() as connection:
+            return [fn(connection, **kwargs) for fn, kwargs in items]
+
+    async def _write(self, fn, **kwargs) -> Any:
+        return await self.writer.submit((fn, kwargs))
+
+    # ---- one send ---------------------------------------------------------------------------
+
+    async def _dispatch(self, row: dict[str, Any]) -> None:
+        send_id = row["id"]
+        sending = False
+        try:
+            if row["message"] is None:
+                sending = await self._first_attempt(row)
+            else:
+                addresses = row.get("addresses", [])
+                targets = [a for a in addresses if a["status"] not in ADDRESS_FINAL]
+                positions = [a["position"] for a in targets]
+                started = await self._write(handlers.start_sending, send_id=send_id, owner=self.owner,
+                                            now=self.clock.now(), positions=positions)
+                if started:
+                    sending = True
+                    await self._send(row, message_of(send_id, row["message"]), addresses, positions)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dispatch_failed", send_id=send_id)
+            if not sending:  # no provider was called: it may go again later
+                now = self.clock.now()
+                await self._write(handlers.requeue, send_id=send_id, owner=self.owner, wake_at=now + AFTER_ERROR,
+                                  now=now, from_status=CLAIMED)
+            # Past 'sending' it stays so: its lease expires and it becomes unknown, never resent.
+
+    async def _finish(self, row, status: str, outcome: str, *, sent_at=None, from_status=CLAIMED) -> None:
+        now = self.clock.now()
+        report = await self._write(
+            handlers.finish, send_id=row["id"], owner=self.owner, status=status, outcome=outcome, now=now,
+            due_at=row["due_at"], sent_at=sent_at, from_status=from_status,
+            report_next_at=self.reports.next_at(now),
+        )
+        self.reports.hand_over([report])
+
+    async def _first_attempt(self, row: dict[str, Any]) -> bool:
+        """Stale check, Confirm, window; True once the provider calls began."""
+        send_id = row["id"]
+        now = self.clock.now()
+        if is_stale(row["due_at"], now, self.stale_after):
+            await self._finish(row, SUPPRESSED, "stale")
+            return False
+        try:
+            answer = await self.campaign.confirm(send_id)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                await self._finish(row, SUPPRESSED, f"campaign does not know this send: {error.details()}")
+                return False
+            now = self.clock.now()
+            log.warning("confirm_unreachable", send_id=send_id, code=error.code().name)
+            await self._write(handlers.requeue, send_id=send_id, owner=self.owner, wake_at=now + CONFIRM_RETRY, now=now,
+                              outcome=f"waiting for campaign: {error.code().name}")
+            self.timer.arm(now + CONFIRM_RETRY, only_if_earlier=True)
+            return False
+        if not answer.go:
+            if answer.hold:
+                await self._write(handlers.hold, send_id=send_id, owner=self.owner, campaign_id=row["campaign_id"],
+                                  asked_at=now, now=self.clock.now())
+                return False
+            await self._finish(row, SUPPRESSED, answer.suppress_reason or "suppressed by campaign")
+            return False
+        now = self.clock.now()
+        decision = recompute_due(
+            ready_at=row["ready_at"], now=now, window=handlers.window_of(row["window"]),
+            user_timezone=answer.timezone or None, fallback_timezone=row["fallback_timezone"] or None,
+            default_timezone=self.settings.default_timezone,
+        )
+        if decision.is_suppressed:
+            await self._finish(row, SUPPRESSED, decision.suppressed)
+            return False
+        if decision.due_at > now:
+            # The window is closed now in the user's (possibly new) zone: its next opening.
+            report = await self._write(
+                handlers.requeue, send_id=send_id, owner=self.owner, wake_at=decision.due_at, now=now,
+                due_at=decision.due_at, timezone=decision.timezone or "",
+                outcome=f"waiting for the delivery window in {decision.timezone}", report_next_at=self.reports.next_at(now),
+            )
+            if isinstance(report, Report):
+                self.reports.hand_over([report])
+            self.timer.arm(decision.due_at, only_if_earlier=True)
+            return False
+        addresses = [(a.kind, a.value) for a in answer.addresses]
+        if not addresses:
+            await self._finish(row, SUPPRESSED, "no_address")
+            return False
+        text = message_json(answer)
+        started = await self._write(handlers.start_sending, send_id=send_id, owner=self.owner, now=now,
+                                    positions=list(range(len(addresses))), message=text, addresses=addresses)
+        if not started:
+            return False
+        rows = [{"position": i, "kind": k, "value": v, "status": "sending", "attempts": 0, "detail": "", "sent_at": None}
+                for i, (k, v) in enumerate(addresses)]
+        await self._send(row, message_of(send_id, text), rows, list(range(len(addresses))), workspace_id=answer.workspace_id)
+        return True
+
+    async def _attempt(self, message: Message, address: Address) -> Attempt:
+        try:
+            provider = self.providers.for_address(message.channel, address.kind)
+        except LookupError as error:
+            return Attempt("permanent", str(error))
+        self.provider_calls += 1
+        try:
+            return await asyncio.wait_for(provider.send(message, address), self.settings.provider_timeout_seconds)
+        except TimeoutError:
+            return Attempt("retry", f"{provider.name}: no answer within {self.settings.provider_timeout_seconds:g}s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a provider's bug is a retryable attempt, not a lost send
+            log.warning("provider_raised", provider=provider.name, error=repr(error))
+            return Attempt("retry", f"{provider.name}: {type(error).__name__}: {error}")
+
+    async def _send(self, row, message: Message, addresses: list[dict[str, Any]], positions: list[int], workspace_id: str = "") -> None:
+        send_id = row["id"]
+        by_position = {a["position"]: a for a in addresses}
+        targets = [by_position[p] for p in positions]
+        attempts = await asyncio.gather(*(self._attempt(message, Address(a["kind"], a["value"])) for a in targets))
+        now = self.clock.now()
+        round_number = row["attempts"] + 1
+        results, gone = [], []
+        for target, attempt in zip(targets, attempts):
+            tries = target["attempts"] + 1
+            if attempt.outcome == "accepted":
+                result = AddressResult(target["position"], ADDRESS_ACCEPTED, tries, attempt.detail, sent_at=now)
+            elif attempt.outcome == "gone":
+                result = AddressResult(target["position"], ADDRESS_GONE, tries, attempt.detail or "token gone")
+                gone.append(target)
+            elif attempt.outcome == "retry" and tries < self.settings.provider_max_attempts:
+                result = AddressResult(target["position"], ADDRESS_RETRY, tries, attempt.detail, retry_after=attempt.retry_after)
+            elif attempt.outcome == "retry":
+                result = AddressResult(target["position"], ADDRESS_FAILED, tries, f"gave up after {tries} attempts: {attempt.detail}")
+            else:
+                result = AddressResult(target["position"], ADDRESS_FAILED, tries, attempt.detail or "refused")
+            results.append(result)
+            by_position[target["position"]] = {**target, "status": result.status, "detail": result.detail,
+                                               "sent_at": result.sent_at or target.get("sent_at")}
+        final = list(by_position.values())
+        retrying = [r for r in results if r.status == ADDRESS_RETRY]
+        accepted = [a for a in final if a["status"] == ADDRESS_ACCEPTED]
+        report = None
+
+        def work(connection):
+            handlers.record_results(connection, send_id=send_id, results=results)
+            if retrying:
+                retry_after = max((r.retry_after or 0.0 for r in retrying), default=0.0) or None
+                wake_at = now + timedelta(seconds=backoff_seconds(round_number, retry_after=retry_after))
+                handlers.requeue(connection, send_id=send_id, owner=self.owner, wake_at=wake_at, now=now,
+                                 outcome=f"retrying: {retrying[0].detail}", from_status=SENDING)
+                return wake_at
+            if accepted:
+                status, sent_at = SENT, min(a["sent_at"] for a in accepted)
+                outcome = accepted[0]["detail"] if len(final) == 1 else _summary(final)
+            else:
+                status, sent_at = FAILED, None
+                outcome = final[0]["detail"] if len(final) == 1 else _summary(final)
+            return handlers.finish(connection, send_id=send_id, owner=self.owner, status=status, outcome=outcome, now=now,
+                                   due_at=row["due_at"], sent_at=sent_at, from_status=SENDING,
+                                   report_next_at=self.reports.next_at(now))
+
+        outcome = await self.writer.submit((_call, {"work": work}))
+        if isinstance(outcome, datetime):
+            self.timer.arm(outcome, only_if_earlier=True)
+        else:
+            report = outcome
+            self.reports.hand_over([report])
+        for target in gone:
+            await self._remove_device(workspace_id or row["workspace_id"], target["kind"], target["value"])
+
+    async def _remove_device(self, workspace_id: str, kind: str, token: str) -> None:
+        """A push token the provider reported gone leaves the user's devices (best effort: the
+        next gone answer for the same token asks again)."""
+        try:
+            await self.identity.remove_device(workspace_id, kind, token)
+        except grpc.aio.AioRpcError as error:
+            log.warning("remove_device_failed", kind=kind, code=error.code().name)
+
+
+def _call(connection, work):
+    return work(connection)
+
+
+def _summary(addresses: list[dict[str, Any]]) -> str:
+    accepted = sum(1 for a in addresses if a["status"] == ADDRESS_ACCEPTED)
+    parts = [f"{accepted} of {len(addresses)} accepted"]
+    for a in addresses:
+        if a["status"] != ADDRESS_ACCEPTED:
+            parts.append(f"{a['kind']} {a['value'][:12]}: {a['status']} {a['detail']}".strip())
+    return "; ".join(parts)

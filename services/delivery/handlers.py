@@ -1,0 +1,580 @@
+"""delivery's use cases on the database: plain functions taking a unit of work (a connection).
+
+Every change a dispatching replica makes to a claimed send is conditional on the send still
+being claimed by it (``claimed_by`` and the status it left): a replica whose lease was taken
+over finds its update matched nothing and stops, so a send is never dispatched twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+from herald_common.errors import InvalidArgument, NotFound
+from herald_services.delivery import store
+from herald_services.delivery.domain import DeliveryWindow, due_time
+from herald_services.delivery.store import (
+    ADDRESS,
+    ADDRESS_ACCEPTED,
+    ADDRESS_SENDING,
+    ADDRESS_UNKNOWN,
+    CANCELLED,
+    CLAIMED,
+    HELD,
+    RELEASE,
+    REPORT,
+    SCHEDULED,
+    SEND,
+    SENDING,
+    SENT,
+    SUPPRESSED,
+    UNKNOWN,
+)
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+log = structlog.get_logger(__name__)
+
+HELD_OUTCOME = "held: campaign paused"
+_CHUNK = 500
+
+
+# ---- scheduling -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NewSend:
+    """A send as campaign asked for it."""
+
+    id: str
+    workspace_id: str
+    campaign_id: str
+    profile_id: str
+    user_id: str
+    channel: str
+    trigger_at: datetime
+    delay_seconds: int
+    settle_seconds: int
+    window: DeliveryWindow | None
+    fallback_timezone: str
+    timezone: str
+
+
+def window_json(window: DeliveryWindow | None) -> str | None:
+    return None if window is None else orjson.dumps(window.to_spec()).decode()
+
+
+def window_of(text: str | None) -> DeliveryWindow | None:
+    if not text:
+        return None
+    spec = orjson.loads(text)
+    return DeliveryWindow.from_spec(days=spec["days"], start=spec["start"], end=spec["end"])
+
+
+def plan(send: NewSend, *, default_timezone: str | None, now: datetime) -> dict[str, Any]:
+    """The row of a new send: due at trigger + max(delay, settle), moved into its window in the
+    user's zone (else the campaign's fallback, else the default); no zone at all with a window
+    suppresses it as no_timezone."""
+    decision = due_time(
+        trigger_at=send.trigger_at,
+        delay=timedelta(seconds=send.delay_seconds),
+        settle=timedelta(seconds=send.settle_seconds),
+        has_filters=send.settle_seconds > 0,
+        window=send.window,
+        user_timezone=send.timezone,
+        fallback_timezone=send.fallback_timezone,
+        default_timezone=default_timezone,
+    )
+    return {
+        "id": send.id,
+        "workspace_id": send.workspace_id,
+        "campaign_id": send.campaign_id,
+        "profile_id": send.profile_id,
+        "user_id": send.user_id,
+        "channel": send.channel,
+        "trigger_at": send.trigger_at,
+        "delay_seconds": send.delay_seconds,
+        "settle_seconds": send.settle_seconds,
+        "window": window_json(send.window),
+        "fallback_timezone": send.fallback_timezone,
+        "timezone": send.timezone,
+        "ready_at": decision.ready_at,
+        "due_at": decision.due_at,
+        "wake_at": decision.due_at,
+        "status": SUPPRESSED if decision.is_suppressed else SCHEDULED,
+        "outcome": decision.suppressed or "",
+        "sent_at": None,
+        "attempts": 0,
+        "message": None,
+        "claimed_by": None,
+        "lease_until": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def schedule(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keeps new sends; a send id kept before (or earlier in the same call) keeps its first
+    schedule. Returns the kept row of each, in request order."""
+    kept: dict[str, dict[str, Any]] = {}
+    ids = list(dict.fromkeys(row["id"] for row in rows))
+    for start in range(0, len(ids), _CHUNK):
+        found = connection.execute(select(SEND).where(SEND.c.id.in_(ids[start : start + _CHUNK])))
+        kept.update((row.id, dict(row._mapping)) for row in found)
+    new = []
+    for row in rows:
+        if row["id"] not in kept:
+            kept[row["id"]] = row
+            new.append(row)
+    if new:
+        # Another replica may keep the same id meanwhile: the first one wins there too.
+        statement = store.dialect_insert(connection, SEND).on_conflict_do_nothing(index_elements=["id"])
+        connection.execute(statement, new)
+    return [kept[row["id"]] for row in rows]
+
+
+def earliest_wake(connection: Connection) -> datetime | None:
+    return connection.execute(select(func.min(SEND.c.wake_at)).where(SEND.c.status == SCHEDULED)).scalar()
+
+
+# ---- claiming -------------------------------------------------------------------------------
+
+
+def claim(connection: Connection, *, owner: str, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Claims up to limit sends due by now, earliest first. On PostgreSQL the due rows are
+    locked with FOR UPDATE SKIP LOCKED, so concurrent replicas claim disjoint rows; SQLite has
+    one writer. Returns the claimed rows with the addresses of those being retried."""
+    due = (
+        select(SEND.c.id)
+        .where(SEND.c.status == SCHEDULED, SEND.c.wake_at <= now)
+        .order_by(SEND.c.wake_at)
+        .limit(limit)
+    )
+    chosen = SEND.c.id.in_(due.scalar_subquery())
+    if connection.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+        chosen = and_(SEND.c.id.in_(due.scalar_subquery()), SEND.c.status == SCHEDULED)
+    # On SQLite (one writer) the subquery alone picks the rows: a status test out here would make
+    # SQLite walk every scheduled row through the status index instead of the primary key.
+    statement = (
+        update(SEND)
+        .where(chosen)
+        .values(status=CLAIMED, claimed_by=owner, lease_until=lease_until, updated_at=now)
+        .returning(*SEND.c)
+    )
+    rows = [dict(row._mapping) for row in connection.execute(statement)]
+    retried = [row["id"] for row in rows if row["message"] is not None]
+    if retried:
+        addresses = addresses_of(connection, retried)
+        for row in rows:
+            row["addresses"] = addresses.get(row["id"], [])
+    rows.sort(key=lambda row: row["wake_at"])
+    return rows
+
+
+def addresses_of(connection: Connection, send_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(send_ids), _CHUNK):
+        rows = connection.execute(
+            select(ADDRESS).where(ADDRESS.c.send_id.in_(send_ids[start : start + _CHUNK])).order_by(ADDRESS.c.position)
+        )
+        for row in rows:
+            found.setdefault(row.send_id, []).append(dict(row._mapping))
+    return found
+
+
+# ---- reports (the outbox of MarkSent) -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Report:
+    send_id: str
+    status: str
+    outcome: str = ""
+    sent_at: datetime | None = None
+    due_at: datetime | None = None
+    token: int = field(default_factory=lambda: random.getrandbits(62))
+    attempts: int = 0
+
+
+@functools.cache
+def _report_upsert(dialect_name: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(REPORT)
+    return statement.on_conflict_do_update(
+        index_elements=["send_id"],
+        set_={name: statement.excluded[name] for name in ("token", "status", "outcome", "sent_at", "due_at", "attempts", "next_at")},
+    )
+
+
+def put_reports(connection: Connection, reports: Iterable[Report], *, next_at: datetime) -> None:
+    """Keeps each report until campaign acknowledges it; a newer one for the same send replaces
+    one not acknowledged yet (campaign needs only the latest outcome)."""
+    rows = [
+        {"send_id": r.send_id, "token": r.token, "status": r.status, "outcome": r.outcome[:2000], "sent_at": r.sent_at,
+         "due_at": r.due_at, "attempts": 0, "next_at": next_at}
+        for r in reports
+    ]
+    if rows:
+        connection.execute(_report_upsert(connection.dialect.name), rows)
+
+
+_ACKNOWLEDGE = REPORT.delete().where(REPORT.c.send_id == bindparam("b_send_id"), REPORT.c.token == bindparam("b_token"))
+
+
+def acknowledge_reports(connection: Connection, acknowledged: Sequence[tuple[str, int]]) -> None:
+    if acknowledged:
+        connection.execute(_ACKNOWLEDGE, [{"b_send_id": send_id, "b_token": token} for send_id, token in acknowledged])
+
+
+def postpone_reports(connection: Connection, postponed: Sequence[tuple[str, int, int, datetime]]) -> None:
+    """(send_id, token, attempts, next_at): a report campaign did not acknowledge, tried again later."""
+    for send_id, token, attempts, next_at in postponed:
+        connection.execute(
+            update(REPORT).where(REPORT.c.send_id == send_id, REPORT.c.token == token).values(attempts=attempts, next_at=next_at)
+        )
+
+
+def take_due_reports(connection: Connection, *, now: datetime, lease_until: datetime, limit: int, everything: bool = False) -> list[Report]:
+    """Reports due again (their earlier try failed, or the process that had them stopped),
+    leased to this replica by moving their next_at past the lease."""
+    due = select(REPORT).order_by(REPORT.c.next_at).limit(limit)
+    if not everything:
+        due = due.where(REPORT.c.next_at <= now)
+    if connection.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = connection.execute(due).all()
+    if rows:
+        connection.execute(
+            update(REPORT).where(REPORT.c.send_id.in_([row.send_id for row in rows])).values(next_at=lease_until)
+        )
+    return [
+        Report(send_id=row.send_id, status=row.status, outcome=row.outcome, sent_at=row.sent_at, due_at=row.due_at,
+               token=row.token, attempts=row.attempts)
+        for row in rows
+    ]
+
+
+# ---- one claimed send's way out ---------------------------------------------------------------
+
+
+def _mine(send_id: str, owner: str, *statuses: str):
+    return and_(SEND.c.id == send_id, SEND.c.claimed_by == owner, SEND.c.status.in_(statuses))
+
+
+_IS_MINE = and_(SEND.c.id == bindparam("b_id"), SEND.c.claimed_by == bindparam("b_owner"), SEND.c.status == bindparam("b_from"))
+_FINISH = (
+    update(SEND)
+    .where(_IS_MINE)
+    .values(status=bindparam("v_status"), outcome=bindparam("v_outcome"), sent_at=bindparam("v_sent_at"), wake_at=None,
+            claimed_by=None, lease_until=None, updated_at=bindparam("v_now"))
+)
+
+
+def finish(
+    connection: Connection,
+    *,
+    send_id: str,
+    owner: str,
+    status: str,
+    outcome: str,
+    now: datetime,
+    due_at: datetime | None,
+    sent_at: datetime | None = None,
+    from_status: str = CLAIMED,
+    report_next_at: datetime,
+) -> Report | None:
+    """A claimed send reaches a final status; its report is kept for campaign. None: the send is
+    no longer this replica's (its lease was taken over)."""
+    result = connection.execute(
+        _FINISH,
+        {"b_id": send_id, "b_owner": owner, "b_from": from_status, "v_status": status, "v_outcome": outcome[:2000],
+         "v_sent_at": sent_at, "v_now": now},
+    )
+    if result.rowcount != 1:
+        return None
+    report = Report(send_id=send_id, status=status, outcome=outcome, sent_at=sent_at, due_at=due_at)
+    put_reports(connection, [report], next_at=report_next_at)
+    return report
+
+
+def requeue(
+    connection: Connection,
+    *,
+    send_id: str,
+    owner: str,
+    wake_at: datetime,
+    now: datetime,
+    outcome: str | None = None,
+    due_at: datetime | None = None,
+    timezone: str | None = None,
+    report_next_at: datetime | None = None,
+    from_status: str = CLAIMED,
+) -> Report | None | bool:
+    """Back to scheduled, to be looked at again at wake_at (campaign unreachable, a retry, a
+    window moved by the user's new zone). With due_at, campaign is told the new due time."""
+    values: dict[str, Any] = {"status": SCHEDULED, "wake_at": wake_at, "claimed_by": None, "lease_until": None, "updated_at": now}
+    if outcome is not None:
+        values["outcome"] = outcome[:2000]
+    if due_at is not None:
+        values["due_at"] = due_at
+    if timezone is not None:
+        values["timezone"] = timezone
+    result = connection.execute(update(SEND).where(_mine(send_id, owner, from_status)).values(**values))
+    if result.rowcount != 1:
+        return None
+    if due_at is not None and report_next_at is not None:
+        report = Report(send_id=send_id, status=SCHEDULED, outcome=outcome or "", due_at=due_at)
+        put_reports(connection, [report], next_at=report_next_at)
+        return report
+    return True
+
+
+def hold(connection: Connection, *, send_id: str, owner: str, campaign_id: str, asked_at: datetime, now: datetime) -> str | None:
+    """Confirm said the campaign is paused: keep the send, with no timer, until Release. A
+    Release that came while Confirm was being answered wins: the send is looked at again now.
+    Returns the status left, or None when the send is no longer this replica's."""
+    released_at = connection.execute(select(RELEASE.c.released_at).where(RELEASE.c.campaign_id == campaign_id)).scalar()
+    if released_at is not None and released_at >= asked_at:
+        done = requeue(connection, send_id=send_id, owner=owner, wake_at=now, now=now)
+        return SCHEDULED if done else None
+    result = connection.execute(
+        update(SEND)
+        .where(_mine(send_id, owner, CLAIMED))
+        .values(status=HELD, wake_at=None, outcome=HELD_OUTCOME, claimed_by=None, lease_until=None, updated_at=now)
+    )
+    return HELD if result.rowcount == 1 else None
+
+
+_START_SENDING = (
+    update(SEND)
+    .where(_IS_MINE)
+    .values(status=SENDING, attempts=SEND.c.attempts + 1, updated_at=bindparam("v_now"),
+            message=func.coalesce(bindparam("v_message", type_=SEND.c.message.type), SEND.c.message))
+)
+_INSERT_ADDRESS = ADDRESS.insert()
+
+
+def start_sending(
+    connection: Connection,
+    *,
+    send_id: str,
+    owner: str,
+    now: datetime,
+    positions: Sequence[int],
+    message: str | None = None,
+    addresses: Sequence[tuple[str, str]] | None = None,
+) -> bool:
+    """Written right before the provider calls: the send and each address about to be called are
+    'sending'. A crash from here on leaves them so, and they become unknown, never resent.
+    The first time, the rendered message and the addresses are kept (retries reuse them)."""
+    result = connection.execute(
+        _START_SENDING, {"b_id": send_id, "b_owner": owner, "b_from": CLAIMED, "v_now": now, "v_message": message}
+    )
+    if result.rowcount != 1:
+        return False
+    if addresses is not None:
+        connection.execute(
+            _INSERT_ADDRESS,
+            [
+                {"send_id": send_id, "position": position, "kind": kind, "value": value, "status": ADDRESS_SENDING,
+                 "attempts": 0, "detail": "", "retry_after": None, "sent_at": None}
+                for position, (kind, value) in enumerate(addresses)
+            ],
+        )
+    else:
+        connection.execute(
+            update(ADDRESS)
+            .where(ADDRESS.c.send_id == send_id, ADDRESS.c.position.in_(list(positions)))
+            .values(status=ADDRESS_SENDING)
+        )
+    return True
+
+
+@dataclass(slots=True)
+class AddressResult:
+    position: int
+    status: str
+    attempts: int
+    detail: str
+    retry_after: float | None = None
+    sent_at: datetime | None = None
+
+
+_RECORD_RESULT = (
+    update(ADDRESS)
+    .where(ADDRESS.c.send_id == bindparam("b_send_id"), ADDRESS.c.position == bindparam("b_position"))
+    .values(status=bindparam("v_status"), attempts=bindparam("v_attempts"), detail=bindparam("v_detail"),
+            retry_after=bindparam("v_retry_after"), sent_at=bindparam("v_sent_at"))
+)
+
+
+def record_results(connection: Connection, *, send_id: str, results: Sequence[AddressResult]) -> None:
+    if results:
+        connection.execute(
+            _RECORD_RESULT,
+            [{"b_send_id": send_id, "b_position": r.position, "v_status": r.status, "v_attempts": r.attempts,
+              "v_detail": r.detail[:2000], "v_retry_after": r.retry_after, "v_sent_at": r.sent_at} for r in results],
+        )
+
+
+# ---- crashes and leases -----------------------------------------------------------------------
+
+
+def recover(connection: Connection, *, now: datetime, owner: str | None, everything: bool) -> tuple[int, list[Report]]:
+    """Sends a stopped replica left behind: claimed (no provider called yet) go back to
+    scheduled; sending (a provider may have accepted) become unknown and are never resent, or
+    sent when a device had already accepted. everything: SQLite at start, where this process is
+    the only owner; else only expired leases, and with owner (at start) the claims an earlier
+    life of this replica id left.
+
+    Returns (sends requeued, reports of those settled)."""
+    stranded = SEND.c.status.in_((CLAIMED, SENDING))
+    if not everything:
+        left = SEND.c.lease_until < now
+        stranded = and_(stranded, or_(left, SEND.c.claimed_by == owner) if owner is not None else left)
+    rows = connection.execute(select(SEND.c.id, SEND.c.status, SEND.c.due_at).where(stranded)).all()
+    claimed = [row.id for row in rows if row.status == CLAIMED]
+    for start in range(0, len(claimed), _CHUNK):
+        connection.execute(
+            update(SEND)
+            .where(SEND.c.id.in_(claimed[start : start + _CHUNK]), SEND.c.status == CLAIMED)
+            .values(status=SCHEDULED, claimed_by=None, lease_until=None, updated_at=now)
+        )
+    reports = []
+    sending = [row for row in rows if row.status == SENDING]
+    addresses = addresses_of(connection, [row.id for row in sending])
+    for row in sending:
+        mine = addresses.get(row.id, [])
+        connection.execute(
+            update(ADDRESS)
+            .where(ADDRESS.c.send_id == row.id, ADDRESS.c.status == ADDRESS_SENDING)
+            .values(status=ADDRESS_UNKNOWN, detail="stopped during the provider call: not resent")
+        )
+        accepted = [a["sent_at"] for a in mine if a["status"] == ADDRESS_ACCEPTED and a["sent_at"] is not None]
+        cut = sum(1 for a in mine if a["status"] == ADDRESS_SENDING)
+        if accepted:
+            status, outcome, sent_at = SENT, f"{len(accepted)} accepted; {cut} unknown (stopped during the provider call)", min(accepted)
+        else:
+            status, outcome, sent_at = UNKNOWN, "stopped during the provider call: the provider may have accepted it; not resent", None
+        connection.execute(
+            update(SEND)
+            .where(SEND.c.id == row.id, SEND.c.status == SENDING)
+            .values(status=status, outcome=outcome, sent_at=sent_at, wake_at=None, claimed_by=None, lease_until=None,
+                    updated_at=now)
+        )
+        reports.append(Report(send_id=row.id, status=status, outcome=outcome, sent_at=sent_at, due_at=row.due_at))
+    put_reports(connection, reports, next_at=now)
+    return len(claimed), reports
+
+
+def unclaim(connection: Connection, *, owner: str, now: datetime) -> int:
+    """On a clean stop: this replica's claims that never reached a provider go back at once."""
+    result = connection.execute(
+        update(SEND)
+        .where(SEND.c.claimed_by == owner, SEND.c.status == CLAIMED)
+        .values(status=SCHEDULED, claimed_by=None, lease_until=None, updated_at=now)
+    )
+    return result.rowcount
+
+
+# ---- cancel, release, read ------------------------------------------------------------------
+
+
+def cancel(connection: Connection, *, send_id: str, campaign_id: str, profile_id: str, reason: str, now: datetime) -> list[Report]:
+    """Cancels sends not yet at a provider (scheduled or held, never attempted)."""
+    if send_id:
+        target = SEND.c.id == send_id
+    elif campaign_id:
+        target = SEND.c.campaign_id == campaign_id
+    elif profile_id:
+        target = SEND.c.profile_id == profile_id
+    else:
+        raise InvalidArgument("give one of send_id, campaign_id, profile_id")
+    outcome = reason or "cancelled"
+    rows = connection.execute(
+        update(SEND)
+        .where(target, SEND.c.status.in_((SCHEDULED, HELD)), SEND.c.attempts == 0)
+        .values(status=CANCELLED, outcome=outcome, wake_at=None, updated_at=now)
+        .returning(SEND.c.id, SEND.c.due_at)
+    ).all()
+    reports = [Report(send_id=row.id, status=CANCELLED, outcome=outcome, due_at=row.due_at) for row in rows]
+    put_reports(connection, reports, next_at=now)
+    return reports
+
+
+def release(
+    connection: Connection, *, campaign_id: str, now: datetime, per_second: float, stale_after: timedelta
+) -> tuple[int, list[Report], datetime | None]:
+    """The campaign resumed: its held sends are scheduled again at most per_second a second
+    (never one burst), earliest due first; those overdue past the stale limit are suppressed.
+
+    Returns (released, reports of the stale ones, the first wake time)."""
+    insert = store.dialect_insert(connection, RELEASE)
+    connection.execute(
+        insert.on_conflict_do_update(index_elements=["campaign_id"], set_={"released_at": insert.excluded.released_at}),
+        [{"campaign_id": campaign_id, "released_at": now}],
+    )
+    held = connection.execute(
+        select(SEND.c.id, SEND.c.due_at)
+        .where(SEND.c.campaign_id == campaign_id, SEND.c.status == HELD)
+        .order_by(SEND.c.due_at, SEND.c.id)
+    ).all()
+    stale = [row for row in held if row.due_at is not None and now - row.due_at > stale_after]
+    fresh = [row for row in held if not (row.due_at is not None and now - row.due_at > stale_after)]
+    reports = []
+    if stale:
+        for start in range(0, len(stale), _CHUNK):
+            chunk = [row.id for row in stale[start : start + _CHUNK]]
+            connection.execute(
+                update(SEND)
+                .where(SEND.c.id.in_(chunk), SEND.c.status == HELD)
+                .values(status=SUPPRESSED, outcome="stale", wake_at=None, updated_at=now)
+            )
+        reports = [Report(send_id=row.id, status=SUPPRESSED, outcome="stale", due_at=row.due_at) for row in stale]
+        put_reports(connection, reports, next_at=now)
+    step = 1.0 / per_second
+    if fresh:
+        statement = (
+            update(SEND)
+            .where(SEND.c.id == bindparam("sid"), SEND.c.status == HELD)
+            .values(status=SCHEDULED, wake_at=bindparam("wake"), outcome="released", updated_at=now)
+        )
+        connection.execute(
+            statement, [{"sid": row.id, "wake": now + timedelta(seconds=index * step)} for index, row in enumerate(fresh)]
+        )
+    return len(fresh), reports, (now if fresh else None)
+
+
+def get_send(connection: Connection, send_id: str) -> dict[str, Any]:
+    row = connection.execute(select(SEND).where(SEND.c.id == send_id)).first()
+    if row is None:
+        raise NotFound(f"no send {send_id!r}")
+    return dict(row._mapping)
+
+
+def list_sends(connection: Connection, *, workspace_id: str, campaign_id: str, profile_id: str, limit: int) -> list[dict[str, Any]]:
+    conditions = []
+    if workspace_id:
+        conditions.append(SEND.c.workspace_id == workspace_id)
+    if campaign_id:
+        conditions.append(SEND.c.campaign_id == campaign_id)
+    if profile_id:
+        conditions.append(SEND.c.profile_id == profile_id)
+    statement = select(SEND).where(*conditions).order_by(SEND.c.created_at.desc(), SEND.c.id).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(statement)]
+
+
+def counts(connection: Connection) -> dict[str, int]:
+    """Sends per status (tests and the benchmark)."""
+    return {status: count for status, count in connection.execute(select(SEND.c.status, func.count()).group_by(SEND.c.status))}
+
+
+def sent_states(connection: Connection) -> list[tuple]:
+    return connection.execute(select(SEND.c.id, SEND.c.status, SEND.c.due_at, SEND.c.sent_at)).all()

@@ -1,0 +1,182 @@
+"""delivery's servicer: proto <-> handlers, nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
+from herald_common.aio import GroupCommit
+from herald_common.clock import Clock
+from herald_common.errors import FieldError, InvalidArgument
+from herald_common.protoconv import set_timestamp, to_datetime
+from herald_common.settings import Settings
+from herald_services.delivery import handlers
+from herald_services.delivery.dispatcher import Dispatcher
+from herald_services.delivery.domain import DeliveryWindow, TimingRefused
+from herald_services.delivery.providers.base import CHANNELS
+from herald_services.delivery.store import CLAIMED, HELD, SCHEDULED
+from sqlalchemy import Engine
+
+# What the CLI and campaign read: a held send (its campaign paused) and one being confirmed
+# are still scheduled to them.
+EXTERNAL_STATUS = {HELD: SCHEDULED, CLAIMED: SCHEDULED}
+LIST_LIMIT = 100
+MAX_LIST_LIMIT = 10_000
+
+
+class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
+    def __init__(self, *, engine: Engine, runner, clock: Clock, settings: Settings, dispatcher: Dispatcher) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.clock = clock
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.scheduler = GroupCommit(runner, self._schedule_groups)
+
+    def _schedule_groups(self, items: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        with self.engine.begin() as connection:
+            return [handlers.schedule(connection, rows) for rows in items]
+
+    async def _read(self, handler, **kwargs):
+        def work():
+            with self.engine.connect() as connection:
+                return handler(connection, **kwargs)
+
+        return await self.runner.run(work)
+
+    async def _write(self, handler, **kwargs):
+        def work():
+            with self.engine.begin() as connection:
+                return handler(connection, **kwargs)
+
+        return await self.runner.run(work)
+
+    async def Schedule(self, request, context):
+        now = self.clock.now()
+        rows, errors = [], []
+        for index, send in enumerate(request.sends):
+            try:
+                new = _new_send(send, now)
+            except InvalidArgument as refused:
+                errors.extend(FieldError(f"sends[{index}].{e.field}", e.reason) for e in refused.errors)
+                continue
+            rows.append(handlers.plan(new, default_timezone=self.settings.default_timezone, now=now))
+        if errors:
+            raise InvalidArgument(errors=errors)
+        kept = await self.scheduler.submit(rows) if rows else []
+        self.dispatcher.scheduled(min((r["wake_at"] for r in kept if r["status"] == SCHEDULED and r["wake_at"]), default=None))
+        response = delivery_pb2.ScheduleResponse()
+        for row in kept:
+            send_message(response.sends.add(), row)
+        return response
+
+    async def Cancel(self, request, context):
+        target = request.WhichOneof("target")
+        if target is None or not getattr(request, target):
+            raise InvalidArgument(errors=[FieldError("target", "give one of send_id, campaign_id, profile_id")])
+        reports = await self._write(
+            handlers.cancel,
+            send_id=request.send_id,
+            campaign_id=request.campaign_id,
+            profile_id=request.profile_id,
+            reason=request.reason,
+            now=self.clock.now(),
+        )
+        self.dispatcher.reports.hand_over(reports)
+        return delivery_pb2.CancelResponse(cancelled=len(reports))
+
+    async def GetSend(self, request, context):
+        _require(send_id=request.send_id)
+        row = await self._read(handlers.get_send, send_id=request.send_id)
+        return send_message(delivery_pb2.ScheduledSend(), row)
+
+    async def ListSends(self, request, context):
+        limit = min(request.limit or LIST_LIMIT, MAX_LIST_LIMIT)
+        rows = await self._read(
+            handlers.list_sends,
+            workspace_id=request.workspace_id,
+            campaign_id=request.campaign_id,
+            profile_id=request.profile_id,
+            limit=limit,
+        )
+        response = delivery_pb2.ListSendsResponse()
+        for row in rows:
+            send_message(response.sends.add(), row)
+        return response
+
+    async def Release(self, request, context):
+        _require(campaign_id=request.campaign_id)
+        released, reports, first = await self._write(
+            handlers.release,
+            campaign_id=request.campaign_id,
+            now=self.clock.now(),
+            per_second=self.settings.release_per_second,
+            stale_after=timedelta(seconds=self.settings.stale_after_seconds),
+        )
+        self.dispatcher.reports.hand_over(reports)
+        self.dispatcher.scheduled(first)
+        return delivery_pb2.ReleaseResponse(released=released, stale=len(reports))
+
+
+def _require(**fields: str) -> None:
+    missing = [FieldError(name, "is required") for name, value in fields.items() if not value]
+    if missing:
+        raise InvalidArgument(errors=missing)
+
+
+def _new_send(send: delivery_pb2.ScheduledSend, now) -> handlers.NewSend:
+    errors = [FieldError(name, "is required") for name in ("id", "workspace_id", "campaign_id", "channel") if not getattr(send, name)]
+    if send.channel and send.channel not in CHANNELS:
+        errors.append(FieldError("channel", f"{send.channel!r} is not one of {', '.join(CHANNELS)}"))
+    if send.delay_seconds < 0 or send.settle_seconds < 0:
+        errors.append(FieldError("delay_seconds" if send.delay_seconds < 0 else "settle_seconds", "cannot be negative"))
+    window = None
+    if send.HasField("window") and (send.window.start or send.window.end or send.window.days):
+        try:
+            window = DeliveryWindow.from_spec(days=list(send.window.days) or None, start=send.window.start, end=send.window.end)
+        except TimingRefused as refused:
+            errors.append(FieldError(f"window.{refused.field}", refused.reason))
+    if errors:
+        raise InvalidArgument(errors=errors)
+    return handlers.NewSend(
+        id=send.id,
+        workspace_id=send.workspace_id,
+        campaign_id=send.campaign_id,
+        profile_id=send.profile_id,
+        user_id=send.user_id,
+        channel=send.channel,
+        trigger_at=to_datetime(send.trigger_at, now),
+        delay_seconds=send.delay_seconds,
+        settle_seconds=send.settle_seconds,
+        window=window,
+        fallback_timezone=send.window.fallback_timezone if send.HasField("window") else "",
+        timezone=send.timezone,
+    )
+
+
+def send_message(message: delivery_pb2.ScheduledSend, row: dict[str, Any]) -> delivery_pb2.ScheduledSend:
+    """Fills a ScheduledSend from a send row."""
+    message.id = row["id"]
+    message.workspace_id = row["workspace_id"]
+    message.campaign_id = row["campaign_id"]
+    message.profile_id = row["profile_id"]
+    message.user_id = row["user_id"] or ""
+    message.channel = row["channel"]
+    set_timestamp(message.trigger_at, row["trigger_at"])
+    message.delay_seconds = row["delay_seconds"]
+    message.settle_seconds = row["settle_seconds"]
+    window = handlers.window_of(row["window"])
+    if window is not None or row["fallback_timezone"]:
+        spec = window.to_spec() if window is not None else {"days": [], "start": "", "end": ""}
+        message.window.days.extend(spec["days"])
+        message.window.start = spec["start"]
+        message.window.end = spec["end"]
+        message.window.fallback_timezone = row["fallback_timezone"] or ""
+    message.timezone = row["timezone"] or ""
+    set_timestamp(message.due_at, row["due_at"])
+    message.status = EXTERNAL_STATUS.get(row["status"], row["status"])
+    message.outcome = row["outcome"] or ""
+    set_timestamp(message.sent_at, row["sent_at"])
+    message.attempts = row["attempts"]
+    return message

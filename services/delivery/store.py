@@ -1,0 +1,132 @@
+"""delivery's tables and its repository.
+
+- ``send``: one row per scheduled send (its id is campaign's idempotency key). The timer reads
+  it through ``ix_send_wake`` (status, wake_at): the earliest due row and the rows due now.
+  ``due_at`` is when the send is due (what campaign is told; the stale limit counts from it);
+  ``wake_at`` is when delivery next looks at it (the due time, or a retry's time).
+- ``send_address``: one row per address of a send (an email, a phone, each push device), with
+  its own status, attempts and provider answer, so a push succeeds or fails per device and a
+  retry never resends to a device that accepted.
+- ``send_report``: the outbox of MarkSent calls to campaign, one row per send (a newer outcome
+  replaces one campaign has not acknowledged yet), retried with backoff until acknowledged.
+- ``campaign_release``: when each campaign was last released (resumed), so a Confirm that
+  answered "hold" just before a resume does not park its send for good.
+
+The hot paths (schedule, claim, results) use SQLAlchemy Core statements; the tables are
+SQLModel classes and change only through migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Connection, Index, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+# A send's status in delivery's table. Terminal ones never change again.
+SCHEDULED = "scheduled"  # waiting for wake_at (first due, a window opening, a retry, a release)
+HELD = "held"  # the campaign is paused: no timer until Release
+CLAIMED = "claimed"  # a replica took it (Confirm, deciding); no provider was called for it yet
+SENDING = "sending"  # some address is at its provider right now
+SENT = "sent"
+FAILED = "failed"
+SUPPRESSED = "suppressed"
+CANCELLED = "cancelled"
+UNKNOWN = "unknown"  # a crash fell during a provider call: never resent
+TERMINAL = (SENT, FAILED, SUPPRESSED, CANCELLED, UNKNOWN)
+
+# An address's status.
+ADDRESS_PENDING = "pending"
+ADDRESS_SENDING = "sending"
+ADDRESS_ACCEPTED = "accepted"
+ADDRESS_RETRY = "retry"
+ADDRESS_FAILED = "failed"
+ADDRESS_GONE = "gone"
+ADDRESS_UNKNOWN = "unknown"
+ADDRESS_FINAL = (ADDRESS_ACCEPTED, ADDRESS_FAILED, ADDRESS_GONE, ADDRESS_UNKNOWN)
+
+
+class DeliveryTable(SQLModel, registry=registry()):
+    """Base of delivery's tables: their own metadata, so migrations see only these."""
+
+
+metadata = DeliveryTable.metadata
+
+
+class SendRecord(DeliveryTable, table=True):
+    __tablename__ = "send"
+    __table_args__ = (
+        Index("ix_send_wake", "status", "wake_at"),
+        Index("ix_send_campaign", "campaign_id", "status"),
+        Index("ix_send_profile", "profile_id", "status"),
+    )
+    id: str = Field(primary_key=True, max_length=200)
+    workspace_id: str = Field(max_length=64)
+    campaign_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=64)
+    user_id: str = Field(default="", max_length=400)
+    channel: str = Field(max_length=16)
+    trigger_at: datetime
+    delay_seconds: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    settle_seconds: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    window: str | None = Field(default=None, max_length=200)  # JSON {"days", "start", "end"}; None: any time
+    fallback_timezone: str = Field(default="", max_length=64)
+    timezone: str = Field(default="", max_length=64)  # the user's zone as last known
+    ready_at: datetime  # trigger + wait, before any window moved it
+    due_at: datetime | None = None
+    wake_at: datetime | None = None
+    status: str = Field(max_length=16)
+    outcome: str = Field(default="", max_length=2000)
+    sent_at: datetime | None = None
+    attempts: int = 0
+    message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # Confirm's rendered message, JSON
+    claimed_by: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SendAddressRecord(DeliveryTable, table=True):
+    __tablename__ = "send_address"
+    send_id: str = Field(primary_key=True, max_length=200)
+    position: int = Field(primary_key=True)
+    kind: str = Field(max_length=16)
+    value: str = Field(max_length=2000)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    detail: str = Field(default="", max_length=2000)
+    retry_after: float | None = None
+    sent_at: datetime | None = None
+
+
+class SendReportRecord(DeliveryTable, table=True):
+    __tablename__ = "send_report"
+    __table_args__ = (Index("ix_send_report_next", "next_at"),)
+    send_id: str = Field(primary_key=True, max_length=200)
+    token: int = Field(sa_column=Column(BigInteger, nullable=False))  # which outcome this is: acks delete only it
+    status: str = Field(max_length=16)
+    outcome: str = Field(default="", max_length=2000)
+    sent_at: datetime | None = None
+    due_at: datetime | None = None
+    attempts: int = 0
+    next_at: datetime
+
+
+class CampaignReleaseRecord(DeliveryTable, table=True):
+    __tablename__ = "campaign_release"
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    released_at: datetime
+
+
+SEND = SendRecord.__table__
+ADDRESS = SendAddressRecord.__table__
+REPORT = SendReportRecord.__table__
+RELEASE = CampaignReleaseRecord.__table__
+
+
+def dialect_insert(connection: Connection, table):
+    """INSERT with the dialect's ON CONFLICT support (SQLite or PostgreSQL)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
