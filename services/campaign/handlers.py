@@ -494,6 +494,14 @@ def send_for_confirm(connection: Connection, send_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+def sends_for_confirm(connection: Connection, send_ids: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(send_ids, 500):
+        for row in connection.execute(select(SendRecord.__table__).where(SendRecord.id.in_(list(chunk)))).mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
 def _addresses(channel: str, attributes: dict[str, Any], devices: list[tuple[str, str]], message: RenderedMessage) -> tuple[Address, ...]:
     if channel == "email":
         value = attributes.get("email")

@@ -305,10 +305,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             "devices": [(device.kind, device.token) for device in user.devices],
         }
 
-    async def Confirm(self, request, context):
-        send = await self._tx(handlers.send_for_confirm, request.send_id)
-        user = await self._profile(send["workspace_id"], send["profile_id"])
-        decision = await self._tx(handlers.confirm, self.catalogue, send, user=user, now=self.clock.now())
+    def _answer(self, decision: handlers.Decision) -> campaign_pb2.ConfirmResponse:
         response = campaign_pb2.ConfirmResponse(
             go=decision.go, suppress_reason=decision.reason, hold=decision.hold, timezone=decision.timezone,
             workspace_id=decision.workspace_id, user_id=decision.user_id,
@@ -324,16 +321,76 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         for address in decision.addresses:
             response.addresses.add(kind=address.kind, value=address.value)
         metrics.count_campaign_decision("confirmed" if decision.go else "refused")
+        return response
+
+    async def Confirm(self, request, context):
+        send = await self._tx(handlers.send_for_confirm, request.send_id)
+        user = await self._profile(send["workspace_id"], send["profile_id"])
+        decision = await self._tx(handlers.confirm, self.catalogue, send, user=user, now=self.clock.now())
         log.info("send_confirmed", send_id=request.send_id, go=decision.go, reason=decision.reason, hold=decision.hold)
+        return self._answer(decision)
+
+    async def ConfirmBatch(self, request, context):
+        """Confirm for many sends: their rows in one read, each user asked of identity once (all
+        at the same time), every decision in one transaction."""
+        ids = list(request.send_ids)
+        sends = await self._tx(handlers.sends_for_confirm, ids)
+        profiles = {(send["workspace_id"], send["profile_id"]) for send in sends.values()}
+        keys = list(profiles)
+        found = await asyncio.gather(*(self._profile(ws, profile) for ws, profile in keys), return_exceptions=True)
+        users = dict(zip(keys, found))
+        now = self.clock.now()
+
+        def decide(connection):
+            decisions = {}
+            for send_id, send in sends.items():
+                user = users[(send["workspace_id"], send["profile_id"])]
+                if isinstance(user, BaseException):
+                    decisions[send_id] = f"unavailable: {user}"
+                else:
+                    decisions[send_id] = handlers.confirm(connection, self.catalogue, send, user=user, now=now)
+            return decisions
+
+        decisions = await self._tx(decide)
+        response = campaign_pb2.ConfirmBatchResponse()
+        for send_id in ids:
+            decision = decisions.get(send_id)
+            if decision is None:
+                response.results.add(send_id=send_id, error="not_found")
+            elif isinstance(decision, str):
+                response.results.add(send_id=send_id, error=decision)
+            else:
+                response.results.add(send_id=send_id, answer=self._answer(decision))
+        log.info("sends_confirmed", sends=len(ids), go=sum(1 for d in decisions.values() if getattr(d, "go", False)))
         return response
 
     async def MarkSent(self, request, context):
-        status = request.status or ("failed" if request.failed else "sent")
-        await self._tx(
-            handlers.mark_sent, self.catalogue, send_id=request.send_id, status=status, outcome=request.outcome,
-            sent_at=to_datetime(request.sent_at), due_at=to_datetime(request.due_at), now=self.clock.now(),
-        )
+        await self._tx(self._mark, request, self.clock.now())
         return campaign_pb2.MarkSentResponse()
+
+    def _mark(self, connection, request, now) -> None:
+        status = request.status or ("failed" if request.failed else "sent")
+        handlers.mark_sent(
+            connection, self.catalogue, send_id=request.send_id, status=status, outcome=request.outcome,
+            sent_at=to_datetime(request.sent_at), due_at=to_datetime(request.due_at), now=now,
+        )
+
+    async def MarkSentBatch(self, request, context):
+        """Many outcomes in one transaction; an unknown send id is listed back, never fails the rest."""
+        now = self.clock.now()
+
+        def mark_all(connection):
+            known = handlers.sends_for_confirm(connection, list({r.send_id for r in request.reports}))
+            unknown = []
+            for report in request.reports:
+                if report.send_id in known:
+                    self._mark(connection, report, now)
+                else:
+                    unknown.append(report.send_id)
+            return unknown
+
+        unknown = await self._tx(mark_all)
+        return campaign_pb2.MarkSentBatchResponse(unknown_send_ids=unknown)
 
     # ---- sends and unsubscribes ---------------------------------------------------------
 

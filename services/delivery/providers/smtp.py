@@ -7,6 +7,9 @@ import asyncio
 import re
 import ssl
 import time
+import hashlib
+import quopri
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -38,6 +41,57 @@ def build_email(message: Message, sender: str, recipient: str) -> EmailMessage:
     if message.html:
         email.add_alternative(message.html, subtype="html")
     return email
+
+
+def _ascii(text: str) -> bool:
+    return text.isascii()
+
+
+def _header_text(value: str) -> str:
+    """A header value: as is when it is plain ASCII, else RFC 2047 encoded words (folded)."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("a header cannot contain a line break")
+    if _ascii(value) and len(value) < 900:
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _part(content: str, subtype: str) -> bytes:
+    body = content.replace("\r\n", "\n").replace("\n", "\r\n")
+    if _ascii(body) and all(len(line) <= 900 for line in body.split("\r\n")):
+        encoding, payload = "7bit", body.encode("ascii")
+    else:
+        encoding, payload = "quoted-printable", quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    charset = "us-ascii" if encoding == "7bit" else "utf-8"
+    head = f"Content-Type: text/{subtype}; charset=\"{charset}\"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
+    return head.encode("ascii") + payload
+
+
+def render_email(message: Message, sender: str, recipient: str) -> bytes:
+    """The message as SMTP DATA (CRLF lines), written out directly: building it through
+    email.message.EmailMessage cost ~2 ms a message, most of a send's CPU. ASCII addresses
+    only (render it with build_email otherwise)."""
+    headers = [
+        f"From: {_header_text(sender)}",
+        f"To: {_header_text(recipient)}",
+        f"Subject: {_header_text(message.subject or '')}",
+        f"Date: {formatdate(localtime=False, usegmt=True)}",
+        f"Message-ID: {message_id(message.send_id, _domain(sender))}",
+        f"X-Herald-Send-Id: {_header_text(message.send_id)}",
+        "MIME-Version: 1.0",
+    ]
+    text = _part(message.body or "", "plain")
+    if not message.html:
+        return ("\r\n".join(headers) + "\r\n").encode("ascii") + text
+    boundary = "=_herald_" + hashlib.sha1(message.send_id.encode()).hexdigest()[:24]
+    headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    marker = f"--{boundary}\r\n".encode()
+    return (
+        ("\r\n".join(headers) + "\r\n\r\n").encode("ascii")
+        + marker + text + b"\r\n"
+        + marker + _part(message.html, "html") + b"\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
 
 
 def _domain(address: str) -> str:
@@ -137,8 +191,9 @@ class SmtpProvider:
     async def send(self, message: Message, address: Address) -> Attempt:
         if address.kind != "email":
             return Attempt("permanent", f"smtp sends to email addresses, not {address.kind}")
+        fast = _ascii(address.value) and _ascii(self.sender) and "@" in address.value and "<" not in address.value
         try:
-            email = build_email(message, self.sender, address.value)
+            email = render_email(message, self.sender, address.value) if fast else build_email(message, self.sender, address.value)
         except ValueError as error:  # e.g. a line break in the subject or the address
             return Attempt("permanent", f"cannot build the email: {error}")
         connection = await self._acquire()
@@ -149,11 +204,16 @@ class SmtpProvider:
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
                 # Connecting, STARTTLS or AUTH failed: nothing about this message; try later.
                 return Attempt("retry", _connect_failure(error))
-            _, reply = await connection.client.send_message(
-                email, sender=self.envelope_sender, recipients=[address.value]
-            )
+            if fast:
+                _, reply = await connection.client.sendmail(self.envelope_sender, [address.value], email)
+                accepted_as = message_id(message.send_id, _domain(self.sender))
+            else:
+                _, reply = await connection.client.send_message(
+                    email, sender=self.envelope_sender, recipients=[address.value]
+                )
+                accepted_as = email["Message-ID"]
             broken = False
-            return Attempt("accepted", reply.strip() or email["Message-ID"])
+            return Attempt("accepted", reply.strip() or accepted_as)
         except aiosmtplib.SMTPRecipientsRefused as error:
             broken = False
             refused = error.recipients[0]

@@ -358,3 +358,32 @@ async def test_decisions_are_counted_in_metrics(suite):
     assert {outcome: value(outcome) - before[outcome] for outcome in before} == {
         "settling": 1, "suppressed": 1, "duplicate": 1, "confirmed": 1,
     }
+
+
+async def test_confirm_and_mark_sent_in_batches(suite):
+    await suite.apply_example("welcome-push.yaml")
+    await suite.apply_example("coupon-campaign-europe.yaml")
+    a = await suite.identify("ba", first_name="Al", device={"type": "ios", "token": "d" * 64})
+    b = await suite.identify("bb")  # no device, no email
+    await suite.send_events(
+        suite.event(a, "ba", "[Segment] Signed Up", plan="x"),
+        suite.event(b, "bb", "[Segment] Signed Up", plan="y"),
+        suite.event(a, "ba", ADDED, price=50, locale="EU"),
+    )
+    await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 3)
+    by_user = {s.user_id + s.campaign: s.id for s in await suite.sends()}
+    ids = [by_user["baWelcome push"], by_user["bbWelcome push"], "no-such-send", by_user["baCoupon Campaign - Europe"]]
+    response = await suite.stub.ConfirmBatch(campaign_pb2.ConfirmBatchRequest(send_ids=ids))
+    assert [r.send_id for r in response.results] == ids
+    first, second, missing, coupon = response.results
+    assert first.answer.go and first.answer.message.title == "Welcome, Al"
+    assert not second.answer.go and second.answer.suppress_reason == "no_address"
+    assert missing.error == "not_found"
+    assert not coupon.answer.go and coupon.answer.suppress_reason == "no_address"
+    reports = campaign_pb2.MarkSentBatchRequest(reports=[
+        campaign_pb2.MarkSentRequest(send_id=ids[0], status="sent"), campaign_pb2.MarkSentRequest(send_id="nope", status="sent"),
+    ])
+    reports.reports[0].sent_at.GetCurrentTime()
+    marked = await suite.stub.MarkSentBatch(reports)
+    assert list(marked.unknown_send_ids) == ["nope"]
+    assert {s.id: s.status for s in await suite.sends()}[ids[0]] == "sent"

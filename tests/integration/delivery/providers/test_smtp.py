@@ -195,3 +195,27 @@ def test_port_465_means_implicit_tls_unless_told_otherwise():
     assert SmtpProvider(host="h", port=465, sender="a@b.c").implicit_tls
     assert not SmtpProvider(host="h", port=587, sender="a@b.c", starttls=True).implicit_tls
     assert not SmtpProvider(host="h", port=25, sender="a@b.c").implicit_tls
+
+
+def test_the_fast_rendering_reads_back_as_the_same_email():
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    from herald_services.delivery.providers.base import Message as HeraldMessage
+    from herald_services.delivery.providers.smtp import render_email
+
+    cases = [
+        HeraldMessage(send_id="s-1", channel="email", subject="Plain subject", body="Hello\nthere"),
+        HeraldMessage(send_id="s-2", channel="email", subject="Grüße, 10 % für Sie 🎉 " + "x" * 120,
+                      body="Hallo Jürgen,\n" + "ä" * 300 + "\n.\nEnde", html="<p>Grüße</p>"),
+    ]
+    for message in cases:
+        raw = render_email(message, "Herald <herald@example.com>", "user@example.com")
+        assert b"\r\n\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+        parsed = message_from_bytes(raw, policy=email_policy.default)
+        assert parsed["Subject"] == message.subject
+        assert parsed["To"] == "user@example.com" and parsed["X-Herald-Send-Id"] == message.send_id
+        assert parsed["Message-ID"] == f"<{message.send_id}@example.com>"
+        assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == message.body
+        if message.html:
+            assert parsed.get_body(("html",)).get_content().strip() == message.html

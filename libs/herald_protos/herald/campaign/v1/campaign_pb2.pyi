@@ -283,3 +283,37 @@ class UnsubscribeRequest(_message.Message):
 class UnsubscribeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ConfirmBatchRequest(_message.Message):
+    __slots__ = ("send_ids",)
+    SEND_IDS_FIELD_NUMBER: _ClassVar[int]
+    send_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, send_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ConfirmResult(_message.Message):
+    __slots__ = ("send_id", "answer", "error")
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    send_id: str
+    answer: ConfirmResponse
+    error: str
+    def __init__(self, send_id: _Optional[str] = ..., answer: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ConfirmBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ConfirmResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ConfirmResult, _Mapping]]] = ...) -> None: ...
+
+class MarkSentBatchRequest(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[MarkSentRequest]
+    def __init__(self, reports: _Optional[_Iterable[_Union[MarkSentRequest, _Mapping]]] = ...) -> None: ...
+
+class MarkSentBatchResponse(_message.Message):
+    __slots__ = ("unknown_send_ids",)
+    UNKNOWN_SEND_IDS_FIELD_NUMBER: _ClassVar[int]
+    unknown_send_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, unknown_send_ids: _Optional[_Iterable[str]] = ...) -> None: ...

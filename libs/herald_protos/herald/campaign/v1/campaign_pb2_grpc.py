@@ -84,6 +84,16 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentResponse.FromString,
                 _registered_method=True)
+        self.ConfirmBatch = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/ConfirmBatch',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ConfirmBatchRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ConfirmBatchResponse.FromString,
+                _registered_method=True)
+        self.MarkSentBatch = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/MarkSentBatch',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentBatchRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentBatchResponse.FromString,
+                _registered_method=True)
         self.ListSends = channel.unary_unary(
                 '/herald.campaign.v1.CampaignService/ListSends',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListSendsRequest.SerializeToString,
@@ -164,6 +174,19 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfirmBatch(self, request, context):
+        """Many sends at once, as delivery dispatches them: one call instead of one per send.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkSentBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListSends(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -228,6 +251,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.MarkSent,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentResponse.SerializeToString,
+            ),
+            'ConfirmBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmBatch,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ConfirmBatchRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ConfirmBatchResponse.SerializeToString,
+            ),
+            'MarkSentBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkSentBatch,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentBatchRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentBatchResponse.SerializeToString,
             ),
             'ListSends': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSends,
@@ -510,6 +543,60 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/MarkSent',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/ConfirmBatch',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ConfirmBatchRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ConfirmBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkSentBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/MarkSentBatch',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentBatchRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.MarkSentBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
