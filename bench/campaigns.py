@@ -79,10 +79,14 @@ goals:
 
 class SinkDelivery(delivery_pb2_grpc.DeliveryServiceServicer):
     def __init__(self) -> None:
-        self.scheduled = 0
+        self.ids: set[str] = set()
+
+    @property
+    def scheduled(self) -> int:  # distinct sends (a hand-over may be repeated; delivery keeps the first)
+        return len(self.ids)
 
     async def Schedule(self, request, context):
-        self.scheduled += len(request.sends)
+        self.ids.update(send.id for send in request.sends)
         return delivery_pb2.ScheduleResponse(sends=request.sends)
 
     async def Cancel(self, request, context):

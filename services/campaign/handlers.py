@@ -205,6 +205,11 @@ class IncomingEvent:
     properties: dict[str, Any]
     timestamp: datetime
     received_at: datetime
+    properties_json: str | None = None  # the properties as received, kept as the send's copy
+
+    @property
+    def properties_text(self) -> str:
+        return self.properties_json if self.properties_json is not None else orjson.dumps(self.properties).decode()
 
 
 @dataclass
@@ -298,7 +303,7 @@ def _trigger(
                 "id": send_id, "workspace_id": event.workspace_id, "campaign_id": known.id, "version": known.version,
                 "confirmed_version": None, "profile_id": event.profile_id, "user_id": event.user_id,
                 "channel": spec.channel, "trigger_event_id": event.id, "trigger_name": event.name,
-                "trigger_properties": orjson.dumps(event.properties).decode(), "triggered_at": event.timestamp,
+                "trigger_properties": event.properties_text, "triggered_at": event.timestamp,
                 "trigger_at": trigger_at, "settle_until": trigger_at + settle if filtered else None,
                 "due_at": spec.due_at(trigger_at, settle=settle), "status": "scheduled", "outcome": "",
                 "sent_at": None, "handed_off": False, "created_at": now,
@@ -317,11 +322,18 @@ def _trigger(
 
 
 def _claim_events(connection: Connection, event_ids: list[str], now: datetime) -> set[str]:
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     table = ProcessedEventRecord.__table__
+    if connection.dialect.name != "postgresql":
+        # SQLite has one writer, which is us for this whole transaction: look, then insert.
+        seen: set[str] = set()
+        for chunk in _chunks(event_ids, 500):
+            seen.update(connection.execute(select(table.c.event_id).where(table.c.event_id.in_(chunk))).scalars())
+        fresh = [event_id for event_id in event_ids if event_id not in seen]
+        if fresh:
+            connection.execute(insert(table), [{"event_id": event_id, "processed_at": now} for event_id in fresh])
+        return set(fresh)
+    from sqlalchemy.dialects.postgresql import insert as dialect_insert
+
     claimed: set[str] = set()
     for chunk in _chunks(event_ids, 500):
         statement = (
@@ -443,11 +455,15 @@ def _convert(connection: Connection, catalogue: Catalogue, events: list[Incoming
 # ---- handing sends to delivery ---------------------------------------------------------
 
 
-def pending_handoff(connection: Connection, limit: int = 500) -> list[dict[str, Any]]:
-    """Sends delivery has not acknowledged yet (it was down, or the call failed)."""
+def pending_handoff(connection: Connection, limit: int = 500, *, before: datetime | None = None) -> list[dict[str, Any]]:
+    """Sends delivery has not acknowledged yet (it was down, or the call failed); `before`
+    leaves out sends made since, whose first hand-over may still be on its way."""
+    condition = [SendRecord.handed_off.is_(False), SendRecord.status == "scheduled"]
+    if before is not None:
+        condition.append(SendRecord.created_at < before)
     rows = connection.execute(
         select(SendRecord.__table__)
-        .where(SendRecord.handed_off.is_(False), SendRecord.status == "scheduled")
+        .where(*condition)
         .order_by(SendRecord.created_at).limit(limit)
     ).mappings()
     return [dict(row) for row in rows]

@@ -31,6 +31,8 @@ from herald_services.campaign.catalogue import Catalogue, KnownCampaign
 log = get_logger(__name__)
 
 HANDOFF_BATCH = 500
+HANDOFF_GRACE_SECONDS = 5.0  # a send this new may still be on its first way to delivery
+ACK_FLUSH_SECONDS = 0.25
 
 
 def _minutes_to_clock(minutes: int) -> str:
@@ -58,6 +60,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self.timeout = rpc_timeout
         self.catalogue = Catalogue()
         self._handoff_wake = asyncio.Event()
+        # Delivery's acknowledgements, written in one transaction every ACK_FLUSH_SECONDS rather
+        # than one per hand-over (a crash before the write only makes a repeat hand-over, which
+        # delivery ignores: it keeps the first Schedule of a send id).
+        self._acked: dict[str, Any] = {}
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
 
@@ -71,12 +77,17 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self._tasks = [
             asyncio.create_task(self._handoff_loop(), name="campaign-handoff"),
             asyncio.create_task(self._refresh_loop(), name="campaign-refresh"),
+            asyncio.create_task(self._ack_loop(), name="campaign-handoff-acks"),
         ]
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._background]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        try:
+            await self._flush_acks()
+        except Exception:  # the next start hands those sends over again; delivery keeps the first
+            log.warning("handoff_acks_not_written", sends=len(self._acked))
 
     async def _tx(self, fn, *args, **kwargs):
         def unit():
@@ -186,7 +197,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             incoming = [
                 handlers.IncomingEvent(
                     id=event.id, workspace_id=event.workspace_id, name=event.name, profile_id=event.profile_id,
-                    user_id=event.user_id, properties=_properties(event.properties_json),
+                    user_id=event.user_id, properties=(properties := _properties(event.properties_json)),
+                    properties_json=event.properties_json.decode() if properties and event.properties_json else None,
                     timestamp=to_datetime(event.timestamp), received_at=to_datetime(event.received_at),
                 )
                 for event in relevant
@@ -239,9 +251,25 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             log.warning("delivery_schedule_failed", sends=len(sends), code=error.code().name, detail=error.details())
             self._handoff_wake.set()
             return False
-        due = {send.id: to_datetime(send.due_at) for send in response.sends}
-        await self._tx(handlers.mark_handed_off, due)
+        self._acked.update((send.id, to_datetime(send.due_at)) for send in response.sends)
         return True
+
+    async def _flush_acks(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, {}
+            try:
+                await self._tx(handlers.mark_handed_off, acked)
+            except Exception:
+                self._acked = {**acked, **self._acked}
+                raise
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ACK_FLUSH_SECONDS)
+            try:
+                await self._flush_acks()
+            except Exception:
+                log.exception("handoff_ack_write_failed")
 
     async def _handoff_loop(self) -> None:
         """Sends delivery did not acknowledge are handed over again until it does (durable)."""
@@ -253,7 +281,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             self._handoff_wake.clear()
             await asyncio.sleep(0.5)
             try:
-                while pending := await self._tx(handlers.pending_handoff, HANDOFF_BATCH):
+                before = self.clock.now() - timedelta(seconds=HANDOFF_GRACE_SECONDS)
+                while pending := await self._tx(handlers.pending_handoff, HANDOFF_BATCH, before=before):
                     if not await self._hand_off(pending):
                         break
                     if len(pending) < HANDOFF_BATCH:
