@@ -38,10 +38,9 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from herald.campaign.v1 import campaign_pb2  # noqa: E402
-from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc  # noqa: E402
-from herald.ingest.v1 import ingest_pb2  # noqa: E402
-from herald_common.grpcserver import Registration, create_server, mark_serving  # noqa: E402
+from herald.campaign.v1 import campaign_pb2
+from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
+from herald_common.grpcserver import Registration, create_server, mark_serving
 
 TRIGGER = "[Segment] Bench Added"
 GOAL = "[Segment] Bench Purchased"

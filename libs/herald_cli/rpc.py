@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
-from herald_common.clients import CampaignClient, DeliveryClient, IdentityClient, IngestClient
+from herald_common.clients import (
+    CampaignClient,
+    DeliveryClient,
+    IdentityClient,
+    IngestClient,
+)
 from herald_common.settings import Settings
 
 from herald_cli.errors import CliError, describe_rpc_error

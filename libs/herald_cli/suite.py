@@ -155,7 +155,13 @@ def services_with_migrations() -> list[str]:
 def migrate_all(settings: Settings) -> list[Migration]:
     """Brings every service's schema to its head revision."""
     # herald_common.db pulls in Alembic and SQLModel: only commands that migrate pay for them.
-    from herald_common.db import create_service_engine, current_revision, describe, ensure_database, migrate
+    from herald_common.db import (
+        create_service_engine,
+        current_revision,
+        describe,
+        ensure_database,
+        migrate,
+    )
     from sqlalchemy.exc import SQLAlchemyError
 
     for url in {settings.database_url_for(service) for service in services_with_migrations()} - {None}:

@@ -12,8 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
-
 from herald_services.campaign.domain import CampaignSpec
 from herald_services.campaign.spec import parse_campaign
 from herald_services.campaign.store import (
@@ -22,6 +20,7 @@ from herald_services.campaign.store import (
     CancelWatchRecord,
     GoalWindowRecord,
 )
+from sqlalchemy import Connection, func, select
 
 LIVE = "live"
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from herald_services.campaign.filters import MISSING, Condition, Filters, conditions_hold, lookup, typed_equal
+from herald_services.campaign.filters import (
+    MISSING,
+    Condition,
+    Filters,
+    conditions_hold,
+    lookup,
+    typed_equal,
+)
 from herald_services.campaign.templates import MessageTemplate
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -34,7 +34,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from herald_services.campaign.times import TimeReference, as_instant, parse_time_reference
+from herald_services.campaign.times import (
+    TimeReference,
+    as_instant,
+    parse_time_reference,
+)
 
 OPERATORS = (
     "eq", "neq", "gt", "gte", "lt", "lte", "contains", "not_contains", "starts_with",

@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
-
 from herald_common.errors import FailedPrecondition, NotFound
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
 from herald_services.campaign.domain import (
@@ -26,7 +24,11 @@ from herald_services.campaign.domain import (
     reentry_allows,
     render_message,
 )
-from herald_services.campaign.filters import as_boolean, event_conditions_may_hold, filters_match
+from herald_services.campaign.filters import (
+    as_boolean,
+    event_conditions_may_hold,
+    filters_match,
+)
 from herald_services.campaign.spec import parse_campaign
 from herald_services.campaign.store import (
     CampaignRecord,
@@ -39,6 +41,16 @@ from herald_services.campaign.store import (
     UnsubscriptionRecord,
 )
 from herald_services.campaign.templates import RenderFailed, message_context
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 
 STATUSES = ("draft", "live", "paused", "archived")
 TERMINAL = frozenset({"sent", "failed", "suppressed", "cancelled", "unknown"})

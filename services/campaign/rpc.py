@@ -16,8 +16,6 @@ import orjson
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from herald.delivery.v1 import delivery_pb2
 from herald.identity.v1 import identity_pb2
-from sqlalchemy import Engine
-
 from herald_common import metrics
 from herald_common.clients import DeliveryClient, IdentityClient
 from herald_common.clock import Clock
@@ -27,6 +25,7 @@ from herald_common.logs import get_logger
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.campaign import handlers
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
+from sqlalchemy import Engine
 
 log = get_logger(__name__)
 

@@ -54,7 +54,11 @@ from herald_services.campaign.filters import (
     FilterGroup,
     Filters,
 )
-from herald_services.campaign.templates import MessageTemplate, TemplateInvalid, compile_template
+from herald_services.campaign.templates import (
+    MessageTemplate,
+    TemplateInvalid,
+    compile_template,
+)
 from herald_services.campaign.times import parse_duration, parse_time_reference
 
 MAX_FILE_BYTES = 256 * 1024
@@ -160,7 +164,7 @@ def load_yaml(text: str | bytes) -> Any:
     if size > MAX_FILE_BYTES:
         raise CampaignFileInvalid([FieldError(FILE, f"larger than {MAX_FILE_BYTES // 1024} KB")])
     try:
-        return yaml.load(text, Loader=_CampaignLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_CampaignLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

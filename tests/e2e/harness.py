@@ -243,3 +243,14 @@ def launch(run_dir: Path, *, data_dir: Path | None = None, **extra_env: str) -> 
             suite.stop()
         finally:
             suite.kill_everything()
+
+
+def wait_for(condition, what: str, timeout: float = 60.0, interval: float = 0.2):
+    """Polls condition until it returns something truthy, and returns that; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.harness import launch
+from tests.e2e.harness import launch, wait_for
 from tests.e2e.test_segment_e2e import segment_client
 from tests.fakes.smtp_sink import SmtpSink
 
@@ -32,15 +32,6 @@ def zone_where(accept) -> str:
             return name
     raise AssertionError(f"no zone in {ZONES} fits at {now}")
 
-
-def wait_for(condition, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_coupon_campaign_from_segment_calls_to_a_conversion(tmp_path):

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_URL, require_postgres
-from tests.e2e.harness import launch
+from tests.e2e.harness import launch, wait_for
 from tests.e2e.test_segment_e2e import segment_client
 from tests.fakes.smtp_sink import SmtpSink
 
@@ -45,15 +45,6 @@ def database():
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
-
-def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_replicas_of_everything_send_each_message_once_and_record_each_event_once(tmp_path, database):

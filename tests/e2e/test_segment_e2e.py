@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-import segment.analytics as analytics
 from herald_common.testing import start_recording_campaign
+from segment import analytics
 
 from tests.e2e.harness import Suite, free_port, launch
 
@@ -707,7 +707,7 @@ def lossy_proxy(target: str, lose_answers: int) -> Iterator[LossyProxy]:
     forwarded_headers = ("Authorization", "Content-Encoding", "Content-Type", "User-Agent", "X-Retry-Count")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             headers = {name: self.headers[name] for name in forwarded_headers if self.headers.get(name)}
             with lock:

@@ -14,7 +14,11 @@ from herald_common.clients import IdentityClient
 from herald_common.settings import SERVICES, Settings
 
 from herald_cli import probes, suite
-from herald_cli.commands import DEFAULT_WORKSPACE, positive_seconds, settings_from_environment
+from herald_cli.commands import (
+    DEFAULT_WORKSPACE,
+    positive_seconds,
+    settings_from_environment,
+)
 from herald_cli.errors import CliError
 from herald_cli.output import say
 from herald_cli.supervisor import ChildSpec, StartupFailed, Supervisor

@@ -18,6 +18,7 @@ from herald.ingest.v1 import ingest_pb2
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.grpcserver import Registration, create_server, mark_serving
 from herald_common.protoconv import set_timestamp
+
 from tests.integration.conftest import WORKSPACE, free_port, migrate_all
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
