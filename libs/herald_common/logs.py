@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import uuid
 
 import orjson
@@ -20,12 +21,35 @@ def _orjson_dumps(obj, default=None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
 
+class _JsonLines(logging.Formatter):
+    """Standard-library records (APScheduler, Alembic, httpx...) as the same JSON lines."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "event": record.getMessage(),
+            "logger": record.name,
+            "level": record.levelname.lower(),
+            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + "Z",
+            "service": self.service,
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return _orjson_dumps(line)
+
+
 def configure_logging(service: str, level: str = "info") -> None:
     numeric = _LEVELS.get(level.lower(), logging.INFO)
-    logging.basicConfig(stream=sys.stdout, level=numeric, format="%(message)s")
-    # Libraries that log through the standard library (Alembic's "Context impl ...") would
-    # break the one-JSON-object-per-line stream; only their warnings matter here.
-    for noisy in ("alembic", "sqlalchemy", "grpc", "asyncio"):
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_JsonLines(service))
+    handler.formatter.converter = time.gmtime
+    logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    # Libraries' chatter ("Context impl ...", "Scheduler started", "Added job ...") is noise in
+    # a service's log: only their warnings matter here.
+    for noisy in ("alembic", "sqlalchemy", "grpc", "asyncio", "apscheduler", "aiosmtplib", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
