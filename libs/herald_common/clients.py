@@ -124,6 +124,18 @@ class CampaignClient(_Client):
         """delivery reports a send's outcome (sent, failed, suppressed, cancelled, unknown, scheduled)."""
         return await self.stub.MarkSent(request, timeout=self.timeout, metadata=request_metadata())
 
+    async def confirm_batch(self, send_ids) -> campaign_pb2.ConfirmBatchResponse:
+        """Confirm for many sends in one call: one ConfirmResult per send id, in order, each with
+        an answer or an error ("not_found", or "unavailable: ..." to ask again later)."""
+        request = campaign_pb2.ConfirmBatchRequest(send_ids=send_ids)
+        return await self.stub.ConfirmBatch(request, timeout=self.timeout, metadata=request_metadata())
+
+    async def mark_sent_batch(self, reports) -> campaign_pb2.MarkSentBatchResponse:
+        """Many outcomes (MarkSentRequest messages) in one call; campaign lists back the send ids
+        it does not know (their reports are dropped), every other one is kept."""
+        request = campaign_pb2.MarkSentBatchRequest(reports=reports)
+        return await self.stub.MarkSentBatch(request, timeout=self.timeout, metadata=request_metadata())
+
 
 class DeliveryClient(_Client):
     stub_class = delivery_pb2_grpc.DeliveryServiceStub

@@ -70,6 +70,11 @@ class ScriptedCampaign(campaign_pb2_grpc.CampaignServiceServicer):
     - ``down = True`` answers every call UNAVAILABLE (campaign unreachable); ``marks_down`` only MarkSent.
     - Every Confirm asked is in ``confirms``; every MarkSent acknowledged is in ``marks`` (repeats
       included), the latest per send in ``latest``; ``refused`` counts calls answered UNAVAILABLE.
+    - The batch calls (ConfirmBatch, MarkSentBatch) answer each send the same way and record it in
+      the same lists; ``confirm_batches`` and ``mark_batches`` keep the size of each batch call.
+      ``confirm_errors[send_id]`` ("not_found", "unavailable: ...") answers that send of a
+      ConfirmBatch with the error (a single Confirm: NOT_FOUND or UNAVAILABLE); a send id in
+      ``unknown`` is one campaign does not know: MarkSentBatch lists it back (MarkSent: NOT_FOUND).
     """
 
     def __init__(self, *, default: campaign_pb2.ConfirmResponse | None = None, decide=None) -> None:
@@ -82,6 +87,10 @@ class ScriptedCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         self.marks: list[campaign_pb2.MarkSentRequest] = []
         self.latest: dict[str, campaign_pb2.MarkSentRequest] = {}
         self.refused = 0
+        self.confirm_errors: dict[str, str] = {}
+        self.unknown: set[str] = set()
+        self.confirm_batches: list[int] = []
+        self.mark_batches: list[int] = []
         self.changed = asyncio.Event()
 
     @staticmethod
@@ -109,19 +118,61 @@ class ScriptedCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         if self.down:
             self.refused += 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "campaign is down (scripted)")
+        error = self.confirm_errors.get(request.send_id)
+        if error is not None:
+            self.changed.set()
+            code = grpc.StatusCode.NOT_FOUND if error == "not_found" else grpc.StatusCode.UNAVAILABLE
+            await context.abort(code, error)
         self.confirms.append(request.send_id)
         self.changed.set()
         return self.answer_for(request.send_id)
+
+    async def ConfirmBatch(self, request, context):
+        if self.down:
+            self.refused += 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "campaign is down (scripted)")
+        self.confirm_batches.append(len(request.send_ids))
+        response = campaign_pb2.ConfirmBatchResponse()
+        for send_id in request.send_ids:
+            error = self.confirm_errors.get(send_id)
+            if error is not None:
+                response.results.add(send_id=send_id, error=error)
+                continue
+            self.confirms.append(send_id)
+            response.results.add(send_id=send_id, answer=self.answer_for(send_id))
+        self.changed.set()
+        return response
 
     async def MarkSent(self, request, context):
         if self.down or self.marks_down:
             self.refused += 1
             self.changed.set()
             await context.abort(grpc.StatusCode.UNAVAILABLE, "campaign is down (scripted)")
-        self.marks.append(request)
-        self.latest[request.send_id] = request
+        if request.send_id in self.unknown:
+            self.changed.set()
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no send {request.send_id!r}")
+        self._mark(request)
         self.changed.set()
         return campaign_pb2.MarkSentResponse()
+
+    async def MarkSentBatch(self, request, context):
+        if self.down or self.marks_down:
+            self.refused += 1
+            self.changed.set()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "campaign is down (scripted)")
+        self.mark_batches.append(len(request.reports))
+        unknown = []
+        for report in request.reports:
+            if report.send_id in self.unknown:
+                unknown.append(report.send_id)
+            else:
+                self._mark(report)
+        self.changed.set()
+        return campaign_pb2.MarkSentBatchResponse(unknown_send_ids=unknown)
+
+    def _mark(self, request: campaign_pb2.MarkSentRequest) -> None:
+        self.marks.append(request)
+        self.latest[request.send_id] = request
 
     async def OnEvents(self, request, context):
         return campaign_pb2.OnEventsResponse(accepted=len(request.events))

@@ -1,8 +1,9 @@
 """Takes due sends out of the database and sends each once.
 
 The loop: when the timer fires (or the poll, a Schedule, a Release), claim due sends in
-batches (a status change in the database, so a send is dispatched by one replica only), and
-run each claimed send as its own task, at most ``concurrency`` at a time. Each task:
+batches (a status change in the database, so a send is dispatched by one replica only), at
+most ``concurrency`` sends in flight. The sends of a claim batch that need a first attempt are
+confirmed with one ConfirmBatch call; then each send goes its own way as its own task:
 
 1. stale (overdue past HERALD_STALE_AFTER): suppressed, campaign not asked;
 2. ``Confirm``: hold -> held until Release; no -> suppressed with campaign's reason;
@@ -15,8 +16,10 @@ run each claimed send as its own task, at most ``concurrency`` at a time. Each t
    backoff (only the addresses not yet done) up to provider_max_attempts; the send is sent
    when at least one address accepted, else failed with the provider's reason.
 
-Writes of concurrent tasks share transactions (GroupCommit); every outcome's MarkSent report
-is committed with it and handed to the ReportSender.
+Writes of concurrent tasks share transactions (a GroupCommit that lingers a few milliseconds
+to gather more), and writes of the same kind in a group run as one statement for all of them
+(handlers.BULK: every send's 'sending', every finish, every report acknowledged); every
+outcome's MarkSent report is committed with it and handed to the ReportSender.
 """
 
 from __future__ import annotations
@@ -65,6 +68,28 @@ log = structlog.get_logger(__name__)
 
 CONFIRM_RETRY = timedelta(seconds=5)  # campaign unreachable: ask again after this
 AFTER_ERROR = timedelta(seconds=30)
+CONFIRM_BATCH = 500  # send ids in one ConfirmBatch call
+WRITE_LINGER_SECONDS = 0.01  # a group commit waits this long for more writes to share it
+
+
+class LingeringGroupCommit(GroupCommit):
+    """A GroupCommit that waits a moment before each group, so writes of sends finishing a few
+    milliseconds apart share one transaction (one fsync) and their bulk statements. On SQLite
+    the database work runs on the loop's thread, where nothing would arrive during a commit."""
+
+    def __init__(self, runner, work, *, max_items: int, linger: float) -> None:
+        super().__init__(runner, work, max_items=max_items)
+        self.linger = linger
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                if self.linger and len(self._pending) < self.max_items:
+                    await asyncio.sleep(self.linger)
+                group, self._pending = self._pending[: self.max_items], self._pending[self.max_items :]
+                await self._commit(group)
+        finally:
+            self._draining = False
 
 
 def default_replica_id() -> str:
@@ -92,6 +117,15 @@ def message_of(send_id: str, text: str) -> Message:
     return Message(send_id=send_id, data=orjson.loads(data_json) if data_json else None, **fields)
 
 
+def message_from(send_id: str, answer) -> Message:
+    """The Message of a Confirm answer (what message_of(message_json(answer)) gives)."""
+    message = answer.message
+    return Message(
+        send_id=send_id, channel=message.channel, subject=message.subject, body=message.body, html=message.html,
+        title=message.title, data=orjson.loads(message.data_json) if message.data_json else None, url=message.url,
+    )
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -104,7 +138,7 @@ class Dispatcher:
         identity: IdentityClient,
         providers: ProviderSet,
         replica_id: str | None = None,
-        concurrency: int = 128,
+        concurrency: int = 256,
         poll_seconds: float = 5.0,
         lease_seconds: float | None = None,
     ) -> None:
@@ -123,7 +157,7 @@ class Dispatcher:
             seconds=lease_seconds or 2 * (settings.rpc_timeout_seconds + settings.provider_timeout_seconds) + 60
         )
         self.single_owner = engine.dialect.name == "sqlite"
-        self.writer = GroupCommit(runner, self._write_group, max_items=256)
+        self.writer = LingeringGroupCommit(runner, self._write_group, max_items=512, linger=WRITE_LINGER_SECONDS)
         self.reports = ReportSender(
             engine=engine, runner=runner, writer=self.writer, clock=clock, campaign=campaign,
             everything_at_start=self.single_owner,
@@ -131,6 +165,7 @@ class Dispatcher:
         self.timer = Timer(clock=clock, on_wake=self.wake, on_poll=self._on_poll, poll_seconds=poll_seconds)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
+        self._sends_in_flight = 0  # claimed by this replica and not done yet
         self._draining = asyncio.Lock()
         self._finished = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -220,23 +255,28 @@ class Dispatcher:
     async def _claim_due(self) -> None:
         low_water = max(1, self.concurrency // 4)
         while True:
-            room = self.concurrency - len(self._inflight)
-            if room < low_water and self._inflight:
+            room = self.concurrency - self._sends_in_flight
+            if room < low_water and self._sends_in_flight:
                 self._finished.clear()
                 await self._finished.wait()  # a dispatch finished (cheaper than asyncio.wait on all)
                 continue
             now = self.clock.now()
             rows = await self.runner.run(self._claim, now, room)
-            for row in rows:
-                task = asyncio.get_running_loop().create_task(self._dispatch(row))
-                self._inflight.add(task)
-                task.add_done_callback(self._done)
+            if rows:
+                self._sends_in_flight += len(rows)
+                self._spawn(self._dispatch_batch(rows))
             self.dispatched += len(rows)
             if len(rows) < room:
                 return
 
-    def _done(self, task: asyncio.Task) -> None:
-        self._inflight.discard(task)
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return task
+
+    def _send_done(self) -> None:
+        self._sends_in_flight -= 1
         self._finished.set()
 
     def _claim(self, now: datetime, limit: int) -> list[dict[str, Any]]:
@@ -266,20 +306,79 @@ class Dispatcher:
             self.wake()
 
     def _write_group(self, items: list[tuple]) -> list[Any]:
+        """One transaction for the group; writes of a kind with a bulk form run together."""
+        results: list[Any] = [None] * len(items)
+        bulk: dict[Any, list[int]] = {}
         with self.engine.begin() as connection:
-            return [fn(connection, **kwargs) for fn, kwargs in items]
+            for index, (fn, kwargs) in enumerate(items):
+                if fn in handlers.BULK:
+                    bulk.setdefault(fn, []).append(index)
+                else:
+                    results[index] = fn(connection, **kwargs)
+            for fn, indexes in bulk.items():
+                answers = handlers.BULK[fn](connection, [items[i][1] for i in indexes])
+                for index, answer in zip(indexes, answers):
+                    results[index] = answer
+        return results
 
     async def _write(self, fn, **kwargs) -> Any:
         return await self.writer.submit((fn, kwargs))
 
     # ---- one send ---------------------------------------------------------------------------
 
-    async def _dispatch(self, row: dict[str, Any]) -> None:
+    async def _dispatch_batch(self, rows: list[dict[str, Any]]) -> None:
+        """A claim batch: the sends needing a first attempt are confirmed in one call (the stale
+        ones are not asked), then each send goes its own way concurrently."""
+        now = self.clock.now()
+        first, asked = [], []
+        for row in rows:
+            if row["message"] is None:
+                if is_stale(row["due_at"], now, self.stale_after):
+                    first.append((row, None))
+                else:
+                    asked.append(row)
+        answers = []
+        if asked:
+            try:
+                answers = await self._confirm_all([row["id"] for row in asked])
+            except Exception:  # noqa: BLE001 - each send must still be settled (and counted done)
+                log.exception("confirm_batch_failed", sends=len(asked))
+                answers = ["unavailable: delivery could not ask campaign"] * len(asked)
+        first.extend(zip(asked, answers))
+        answer_of = {row["id"]: answer for row, answer in first}
+        tasks = [self._spawn(self._dispatch(row, answer_of.get(row["id"]))) for row in rows]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _confirm_all(self, send_ids: list[str]) -> list[Any]:
+        """ConfirmBatch for these sends: per send its ConfirmResponse, or an error text
+        ("not_found", "unavailable: ..."); the whole call failing is every send unavailable."""
+        answers: list[Any] = []
+        for start in range(0, len(send_ids), CONFIRM_BATCH):
+            chunk = send_ids[start : start + CONFIRM_BATCH]
+            try:
+                response = await self.campaign.confirm_batch(chunk)
+            except grpc.aio.AioRpcError as error:
+                log.warning("confirm_unreachable", sends=len(chunk), code=error.code().name)
+                answers.extend([f"unavailable: {error.code().name}"] * len(chunk))
+                continue
+            results = {result.send_id: result for result in response.results}
+            for send_id in chunk:
+                result = results.get(send_id)
+                if result is None:
+                    answers.append("unavailable: campaign did not answer for this send")
+                elif result.error:
+                    answers.append(result.error)
+                else:
+                    answers.append(result.answer)
+        return answers
+
+    async def _dispatch(self, row: dict[str, Any], answer: Any = None) -> None:
+        """One claimed send; answer: what campaign confirmed for a first attempt (None: stale)."""
         send_id = row["id"]
         sending = False
         try:
             if row["message"] is None:
-                sending = await self._first_attempt(row)
+                sending = await self._first_attempt(row, answer)
             else:
                 addresses = row.get("addresses", [])
                 targets = [a for a in addresses if a["status"] not in ADDRESS_FINAL]
@@ -298,6 +397,8 @@ class Dispatcher:
                 await self._write(handlers.requeue, send_id=send_id, owner=self.owner, wake_at=now + AFTER_ERROR,
                                   now=now, from_status=CLAIMED)
             # Past 'sending' it stays so: its lease expires and it becomes unknown, never resent.
+        finally:
+            self._send_done()
 
     async def _finish(self, row, status: str, outcome: str, *, sent_at=None, from_status=CLAIMED) -> None:
         now = self.clock.now()
@@ -308,25 +409,24 @@ class Dispatcher:
         )
         self.reports.hand_over([report])
 
-    async def _first_attempt(self, row: dict[str, Any]) -> bool:
-        """Stale check, Confirm, window; True once the provider calls began."""
+    async def _first_attempt(self, row: dict[str, Any], answer: Any) -> bool:
+        """Stale (answer None), Confirm's answer (or its error text), window; True once the
+        provider calls began."""
         send_id = row["id"]
-        now = self.clock.now()
-        if is_stale(row["due_at"], now, self.stale_after):
+        if answer is None:
             await self._finish(row, SUPPRESSED, "stale")
             return False
-        try:
-            answer = await self.campaign.confirm(send_id)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                await self._finish(row, SUPPRESSED, f"campaign does not know this send: {error.details()}")
+        if isinstance(answer, str):
+            if answer == "not_found":
+                await self._finish(row, SUPPRESSED, "campaign does not know this send")
                 return False
             now = self.clock.now()
-            log.warning("confirm_unreachable", send_id=send_id, code=error.code().name)
+            reason = answer.removeprefix("unavailable: ")
             await self._write(handlers.requeue, send_id=send_id, owner=self.owner, wake_at=now + CONFIRM_RETRY, now=now,
-                              outcome=f"waiting for campaign: {error.code().name}")
+                              outcome=f"waiting for campaign: {reason}")
             self.timer.arm(now + CONFIRM_RETRY, only_if_earlier=True)
             return False
+        now = self.clock.now()
         if not answer.go:
             if answer.hold:
                 await self._write(handlers.hold, send_id=send_id, owner=self.owner, campaign_id=row["campaign_id"],
@@ -365,7 +465,7 @@ class Dispatcher:
             return False
         rows = [{"position": i, "kind": k, "value": v, "status": "sending", "attempts": 0, "detail": "", "sent_at": None}
                 for i, (k, v) in enumerate(addresses)]
-        await self._send(row, message_of(send_id, text), rows, list(range(len(addresses))), workspace_id=answer.workspace_id)
+        await self._send(row, message_from(send_id, answer), rows, list(range(len(addresses))), workspace_id=answer.workspace_id)
         return True
 
     async def _attempt(self, message: Message, address: Address) -> Attempt:
@@ -375,7 +475,8 @@ class Dispatcher:
             return Attempt("permanent", str(error))
         self.provider_calls += 1
         try:
-            return await asyncio.wait_for(provider.send(message, address), self.settings.provider_timeout_seconds)
+            async with asyncio.timeout(self.settings.provider_timeout_seconds):  # no extra task, unlike wait_for
+                return await provider.send(message, address)
         except TimeoutError:
             return Attempt("retry", f"{provider.name}: no answer within {self.settings.provider_timeout_seconds:g}s")
         except asyncio.CancelledError:
@@ -388,7 +489,10 @@ class Dispatcher:
         send_id = row["id"]
         by_position = {a["position"]: a for a in addresses}
         targets = [by_position[p] for p in positions]
-        attempts = await asyncio.gather(*(self._attempt(message, Address(a["kind"], a["value"])) for a in targets))
+        if len(targets) == 1:  # the common case: no gather (a task per address)
+            attempts = [await self._attempt(message, Address(targets[0]["kind"], targets[0]["value"]))]
+        else:
+            attempts = await asyncio.gather(*(self._attempt(message, Address(a["kind"], a["value"])) for a in targets))
         now = self.clock.now()
         round_number = row["attempts"] + 1
         results, gone = [], []
@@ -411,32 +515,25 @@ class Dispatcher:
         final = list(by_position.values())
         retrying = [r for r in results if r.status == ADDRESS_RETRY]
         accepted = [a for a in final if a["status"] == ADDRESS_ACCEPTED]
-        report = None
-
-        def work(connection):
-            handlers.record_results(connection, send_id=send_id, results=results)
-            if retrying:
-                retry_after = max((r.retry_after or 0.0 for r in retrying), default=0.0) or None
-                wake_at = now + timedelta(seconds=backoff_seconds(round_number, retry_after=retry_after))
-                handlers.requeue(connection, send_id=send_id, owner=self.owner, wake_at=wake_at, now=now,
-                                 outcome=f"retrying: {retrying[0].detail}", from_status=SENDING)
-                return wake_at
+        if retrying:
+            retry_after = max((r.retry_after or 0.0 for r in retrying), default=0.0) or None
+            wake_at = now + timedelta(seconds=backoff_seconds(round_number, retry_after=retry_after))
+            outcome = await self._write(handlers.settle, send_id=send_id, owner=self.owner, now=now, results=results,
+                                        wake_at=wake_at, outcome=f"retrying: {retrying[0].detail}")
+        else:
             if accepted:
                 status, sent_at = SENT, min(a["sent_at"] for a in accepted)
-                outcome = accepted[0]["detail"] if len(final) == 1 else _summary(final)
+                text = accepted[0]["detail"] if len(final) == 1 else _summary(final)
             else:
                 status, sent_at = FAILED, None
-                outcome = final[0]["detail"] if len(final) == 1 else _summary(final)
-            return handlers.finish(connection, send_id=send_id, owner=self.owner, status=status, outcome=outcome, now=now,
-                                   due_at=row["due_at"], sent_at=sent_at, from_status=SENDING,
-                                   report_next_at=self.reports.next_at(now))
-
-        outcome = await self.writer.submit((_call, {"work": work}))
+                text = final[0]["detail"] if len(final) == 1 else _summary(final)
+            outcome = await self._write(handlers.settle, send_id=send_id, owner=self.owner, now=now, results=results,
+                                        status=status, outcome=text, sent_at=sent_at, due_at=row["due_at"],
+                                        report_next_at=self.reports.next_at(now))
         if isinstance(outcome, datetime):
             self.timer.arm(outcome, only_if_earlier=True)
         else:
-            report = outcome
-            self.reports.hand_over([report])
+            self.reports.hand_over([outcome])
         for target in gone:
             await self._remove_device(workspace_id or row["workspace_id"], target["kind"], target["value"])
 
@@ -447,10 +544,6 @@ class Dispatcher:
             await self.identity.remove_device(workspace_id, kind, token)
         except grpc.aio.AioRpcError as error:
             log.warning("remove_device_failed", kind=kind, code=error.code().name)
-
-
-def _call(connection, work):
-    return work(connection)
 
 
 def _summary(addresses: list[dict[str, Any]]) -> str:

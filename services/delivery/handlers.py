@@ -146,6 +146,11 @@ def earliest_wake(connection: Connection) -> datetime | None:
 # ---- claiming -------------------------------------------------------------------------------
 
 
+# What dispatching a claimed send reads of its row (not all of it: a burst claims thousands).
+_CLAIMED_COLUMNS = [SEND.c[name] for name in ("id", "workspace_id", "campaign_id", "window", "fallback_timezone",
+                                               "ready_at", "due_at", "wake_at", "attempts", "message")]
+
+
 def claim(connection: Connection, *, owner: str, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
     """Claims up to limit sends due by now, earliest first. On PostgreSQL the due rows are
     locked with FOR UPDATE SKIP LOCKED, so concurrent replicas claim disjoint rows; SQLite has
@@ -166,7 +171,7 @@ def claim(connection: Connection, *, owner: str, now: datetime, lease_until: dat
         update(SEND)
         .where(chosen)
         .values(status=CLAIMED, claimed_by=owner, lease_until=lease_until, updated_at=now)
-        .returning(*SEND.c)
+        .returning(*_CLAIMED_COLUMNS)
     )
     rows = [dict(row._mapping) for row in connection.execute(statement)]
     retried = [row["id"] for row in rows if row["message"] is not None]
@@ -233,11 +238,20 @@ def acknowledge_reports(connection: Connection, acknowledged: Sequence[tuple[str
         connection.execute(_ACKNOWLEDGE, [{"b_send_id": send_id, "b_token": token} for send_id, token in acknowledged])
 
 
+_POSTPONE = (
+    update(REPORT)
+    .where(REPORT.c.send_id == bindparam("b_send_id"), REPORT.c.token == bindparam("b_token"))
+    .values(attempts=bindparam("v_attempts"), next_at=bindparam("v_next_at"))
+)
+
+
 def postpone_reports(connection: Connection, postponed: Sequence[tuple[str, int, int, datetime]]) -> None:
     """(send_id, token, attempts, next_at): a report campaign did not acknowledge, tried again later."""
-    for send_id, token, attempts, next_at in postponed:
+    if postponed:
         connection.execute(
-            update(REPORT).where(REPORT.c.send_id == send_id, REPORT.c.token == token).values(attempts=attempts, next_at=next_at)
+            _POSTPONE,
+            [{"b_send_id": send_id, "b_token": token, "v_attempts": attempts, "v_next_at": next_at}
+             for send_id, token, attempts, next_at in postponed],
         )
 
 
@@ -262,6 +276,24 @@ def take_due_reports(connection: Connection, *, now: datetime, lease_until: date
 
 
 # ---- one claimed send's way out ---------------------------------------------------------------
+
+
+def _still_mine(connection: Connection, keys: Sequence[tuple[str, str, str]]) -> list[bool]:
+    """For each (send_id, owner, status): is the send still claimed by owner in that status? One
+    read for them all; on PostgreSQL the rows are locked (in id order) until the transaction
+    ends, so no other replica takes one over between this read and the writes that follow it.
+    A send listed twice counts once (its first key)."""
+    ids = sorted({send_id for send_id, _, _ in keys})
+    state: dict[str, tuple[str | None, str]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        statement = select(SEND.c.id, SEND.c.claimed_by, SEND.c.status).where(SEND.c.id.in_(ids[start : start + _CHUNK]))
+        if connection.dialect.name == "postgresql":
+            statement = statement.order_by(SEND.c.id).with_for_update()
+        state.update((row.id, (row.claimed_by, row.status)) for row in connection.execute(statement))
+    mine = []
+    for send_id, owner, status in keys:
+        mine.append(state.pop(send_id, None) == (owner, status))
+    return mine
 
 
 def _mine(send_id: str, owner: str, *statuses: str):
@@ -302,6 +334,34 @@ def finish(
     report = Report(send_id=send_id, status=status, outcome=outcome, sent_at=sent_at, due_at=due_at)
     put_reports(connection, [report], next_at=report_next_at)
     return report
+
+
+def finish_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[Report | None]:
+    """finish for many sends (each item is finish's keyword arguments): one read, one UPDATE
+    executed for every send still this replica's, one upsert of their reports."""
+    keys = [(item["send_id"], item["owner"], item.get("from_status", CLAIMED)) for item in items]
+    mine = _still_mine(connection, keys)
+    params, rows, out = [], [], []
+    for item, (send_id, owner, from_status), ok in zip(items, keys, mine):
+        if not ok:
+            out.append(None)
+            continue
+        outcome = item["outcome"]
+        params.append({"b_id": send_id, "b_owner": owner, "b_from": from_status, "v_status": item["status"],
+                       "v_outcome": outcome[:2000], "v_sent_at": item.get("sent_at"), "v_now": item["now"]})
+        report = Report(send_id=send_id, status=item["status"], outcome=outcome, sent_at=item.get("sent_at"),
+                        due_at=item.get("due_at"))
+        rows.append(_report_row(report, item["report_next_at"]))
+        out.append(report)
+    if params:
+        connection.execute(_FINISH, params)
+        connection.execute(_report_upsert(connection.dialect.name), rows)
+    return out
+
+
+def _report_row(report: Report, next_at: datetime) -> dict[str, Any]:
+    return {"send_id": report.send_id, "token": report.token, "status": report.status, "outcome": report.outcome[:2000],
+            "sent_at": report.sent_at, "due_at": report.due_at, "attempts": 0, "next_at": next_at}
 
 
 def requeue(
@@ -359,6 +419,11 @@ _START_SENDING = (
             message=func.coalesce(bindparam("v_message", type_=SEND.c.message.type), SEND.c.message))
 )
 _INSERT_ADDRESS = ADDRESS.insert()
+_ADDRESS_SENDING = (
+    update(ADDRESS)
+    .where(ADDRESS.c.send_id == bindparam("b_send_id"), ADDRESS.c.position == bindparam("b_position"))
+    .values(status=ADDRESS_SENDING)
+)
 
 
 def start_sending(
@@ -397,6 +462,36 @@ def start_sending(
     return True
 
 
+def start_sending_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[bool]:
+    """start_sending for many sends (each item is its keyword arguments), in a few statements:
+    one read of who owns them, one UPDATE executed for all those still this replica's, one
+    INSERT of the new addresses, one UPDATE of the retried ones. True: that send may go out."""
+    mine = _still_mine(connection, [(item["send_id"], item["owner"], CLAIMED) for item in items])
+    sends, new, retried = [], [], []
+    for item, ok in zip(items, mine):
+        if not ok:
+            continue
+        send_id = item["send_id"]
+        sends.append({"b_id": send_id, "b_owner": item["owner"], "b_from": CLAIMED, "v_now": item["now"],
+                      "v_message": item.get("message")})
+        addresses = item.get("addresses")
+        if addresses is not None:
+            new.extend(
+                {"send_id": send_id, "position": position, "kind": kind, "value": value, "status": ADDRESS_SENDING,
+                 "attempts": 0, "detail": "", "retry_after": None, "sent_at": None}
+                for position, (kind, value) in enumerate(addresses)
+            )
+        else:
+            retried.extend({"b_send_id": send_id, "b_position": position} for position in item["positions"])
+    if sends:
+        connection.execute(_START_SENDING, sends)
+    if new:
+        connection.execute(_INSERT_ADDRESS, new)
+    if retried:
+        connection.execute(_ADDRESS_SENDING, retried)
+    return mine
+
+
 @dataclass(slots=True)
 class AddressResult:
     position: int
@@ -422,6 +517,71 @@ def record_results(connection: Connection, *, send_id: str, results: Sequence[Ad
             [{"b_send_id": send_id, "b_position": r.position, "v_status": r.status, "v_attempts": r.attempts,
               "v_detail": r.detail[:2000], "v_retry_after": r.retry_after, "v_sent_at": r.sent_at} for r in results],
         )
+
+
+def settle(
+    connection: Connection,
+    *,
+    send_id: str,
+    owner: str,
+    now: datetime,
+    results: Sequence[AddressResult],
+    wake_at: datetime | None = None,
+    status: str = "",
+    outcome: str = "",
+    sent_at: datetime | None = None,
+    due_at: datetime | None = None,
+    report_next_at: datetime | None = None,
+) -> Report | datetime | None:
+    """After a round of provider calls: each address's result, then the send either back to
+    scheduled at wake_at (a retry; returns wake_at) or finished with status (returns its report,
+    None when the send is no longer this replica's)."""
+    return settle_many(connection, [dict(send_id=send_id, owner=owner, now=now, results=results, wake_at=wake_at,
+                                         status=status, outcome=outcome, sent_at=sent_at, due_at=due_at,
+                                         report_next_at=report_next_at)])[0]
+
+
+def settle_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[Report | datetime | None]:
+    """settle for many sends: the address results of all in one executemany, the finished ones
+    through finish_many; retries (rare) one by one."""
+    rows = [
+        {"b_send_id": item["send_id"], "b_position": r.position, "v_status": r.status, "v_attempts": r.attempts,
+         "v_detail": r.detail[:2000], "v_retry_after": r.retry_after, "v_sent_at": r.sent_at}
+        for item in items
+        for r in item["results"]
+    ]
+    if rows:
+        connection.execute(_RECORD_RESULT, rows)
+    out: list[Report | datetime | None] = [None] * len(items)
+    finishing = []
+    for index, item in enumerate(items):
+        if item.get("wake_at") is not None:
+            requeue(connection, send_id=item["send_id"], owner=item["owner"], wake_at=item["wake_at"], now=item["now"],
+                    outcome=item["outcome"], from_status=SENDING)
+            out[index] = item["wake_at"]
+        else:
+            finishing.append(index)
+    if finishing:
+        reports = finish_many(
+            connection,
+            [{"send_id": items[i]["send_id"], "owner": items[i]["owner"], "status": items[i]["status"],
+              "outcome": items[i]["outcome"], "now": items[i]["now"], "due_at": items[i].get("due_at"),
+              "sent_at": items[i].get("sent_at"), "from_status": SENDING, "report_next_at": items[i]["report_next_at"]}
+             for i in finishing],
+        )
+        for index, report in zip(finishing, reports):
+            out[index] = report
+    return out
+
+
+def _acknowledge_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[None]:
+    acknowledge_reports(connection, [pair for item in items for pair in item["acknowledged"]])
+    return [None] * len(items)
+
+
+def _postpone_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[None]:
+    postpone_reports(connection, [entry for item in items for entry in item["postponed"]])
+    return [None] * len(items)
 
 
 # ---- crashes and leases -----------------------------------------------------------------------
@@ -578,3 +738,15 @@ def counts(connection: Connection) -> dict[str, int]:
 
 def sent_states(connection: Connection) -> list[tuple]:
     return connection.execute(select(SEND.c.id, SEND.c.status, SEND.c.due_at, SEND.c.sent_at)).all()
+
+
+# Writes that concurrent dispatches submit one by one and a group commit runs together: the
+# function each one names -> its bulk form, taking the list of their keyword arguments and
+# answering one result per item, in order.
+BULK = {
+    start_sending: start_sending_many,
+    finish: finish_many,
+    settle: settle_many,
+    acknowledge_reports: _acknowledge_many,
+    postpone_reports: _postpone_many,
+}

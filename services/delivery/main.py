@@ -38,7 +38,7 @@ async def build(
     clock: Clock | None = None,
     providers: ProviderSet | None = None,
     replica_id: str | None = None,
-    concurrency: int = 128,
+    concurrency: int = 256,
     poll_seconds: float = 5.0,
 ) -> RunningService:
     engine = create_service_engine(settings, "delivery")

@@ -17,7 +17,7 @@ import aiosmtplib
 
 from .base import Address, Attempt, Message
 
-DEFAULT_POOL_SIZE = 4
+DEFAULT_POOL_SIZE = 16
 # A connection idle this long is checked with NOOP before use: servers drop idle clients.
 IDLE_CHECK_SECONDS = 10.0
 
