@@ -16,11 +16,12 @@ from herald_services.campaign.domain import CampaignSpec
 from herald_services.campaign.spec import parse_campaign
 from herald_services.campaign.store import (
     CampaignRecord,
+    CatalogueStateRecord,
     CampaignVersionRecord,
     CancelWatchRecord,
     GoalWindowRecord,
 )
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, insert, select, update
 
 LIVE = "live"
 
@@ -44,7 +45,7 @@ class Catalogue:
         self.triggers: dict[tuple[str, str], list[KnownCampaign]] = {}
         self.watched: set[tuple[str, str]] = set()  # (workspace, event name): goal or cancel event
         self._specs: dict[tuple[str, int], CampaignSpec] = {}
-        self.stamp: tuple[int, datetime | None] = (0, None)
+        self.version = -1  # catalogue_state.version this process has loaded
 
     # ---- loading ----------------------------------------------------------------------
 
@@ -72,7 +73,7 @@ class Catalogue:
         )}
         self._watched_from_rows = watched
         self._reindex()
-        self.stamp = self.read_stamp(connection)
+        self.version = self.read_version(connection)
 
     def _known_from(self, fields, source_yaml: str) -> KnownCampaign:
         spec = self.spec_from_source(fields["id"], fields["version"], source_yaml)
@@ -83,15 +84,25 @@ class Catalogue:
         )
 
     @staticmethod
-    def read_stamp(connection: Connection) -> tuple[int, datetime | None]:
-        count, latest = connection.execute(select(func.count(), func.max(CampaignRecord.updated_at))).one()
-        return int(count), latest
+    def read_version(connection: Connection) -> int:
+        found = connection.execute(select(CatalogueStateRecord.version).where(CatalogueStateRecord.id == 1)).scalar()
+        return int(found or 0)
 
     def refresh_if_changed(self, connection: Connection) -> bool:
-        if self.read_stamp(connection) == self.stamp:
+        if self.read_version(connection) == self.version:
             return False
         self.load(connection)
         return True
+
+    def changed(self, connection: Connection) -> None:
+        """Called in the transaction of an apply or status change (after put): bumps the shared
+        version. This process stays current unless another one changed something meanwhile."""
+        table = CatalogueStateRecord.__table__
+        if not connection.execute(update(table).where(table.c.id == 1).values(version=table.c.version + 1)).rowcount:
+            connection.execute(insert(table).values(id=1, version=1))
+        new = self.read_version(connection)
+        if new == self.version + 1:
+            self.version = new
 
     def _reindex(self) -> None:
         triggers: dict[tuple[str, str], list[KnownCampaign]] = defaultdict(list)

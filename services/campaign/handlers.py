@@ -130,6 +130,7 @@ def apply_campaign(
         ])
         known = _known(record, catalogue.spec_from_source(record["id"], 1, source_yaml))
         catalogue.put(known)
+        catalogue.changed(connection)
         return Applied(known, created=True, changed=True)
     current = connection.execute(
         select(CampaignVersionRecord.source_yaml).where(
@@ -159,6 +160,7 @@ def apply_campaign(
     record = {**existing, "version": version, "trigger_event": spec.trigger.event, "updated_at": now}
     known = _known(record, catalogue.spec_from_source(existing["id"], version, source_yaml))
     catalogue.put(known)
+    catalogue.changed(connection)
     return Applied(known, created=False, changed=True)
 
 
@@ -201,6 +203,7 @@ def set_status(
     )
     changed = KnownCampaign(**{**known.__dict__, "status": status, "updated_at": now})
     catalogue.put(changed)
+    catalogue.changed(connection)
     return changed
 
 

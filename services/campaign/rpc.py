@@ -72,6 +72,15 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         with self.engine.connect() as connection:
             self.catalogue.load(connection)
 
+    @property
+    def shared_database(self) -> bool:
+        """PostgreSQL: other campaign replicas may change campaigns. A SQLite file has one."""
+        return self.engine.dialect.name != "sqlite"
+
+    def _refresh(self) -> bool:
+        with self.engine.connect() as connection:
+            return self.catalogue.refresh_if_changed(connection)
+
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._handoff_loop(), name="campaign-handoff"),
@@ -190,6 +199,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     # ---- events -------------------------------------------------------------------------
 
     async def OnEvents(self, request, context):
+        if self.shared_database:
+            # Another replica may have applied a campaign a moment ago: never judge events
+            # against a catalogue older than what is committed.
+            await self.runner.run(self._refresh)
         catalogue = self.catalogue
         relevant = [event for event in request.events if catalogue.relevant(event.workspace_id, event.name)]
         if relevant:
@@ -307,11 +320,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             await asyncio.sleep(2.0)
             rounds += 1
             try:
-                def refresh():
-                    with self.engine.connect() as connection:
-                        return self.catalogue.refresh_if_changed(connection)
-
-                await self.runner.run(refresh)
+                await self.runner.run(self._refresh)
                 if rounds % 1800 == 0:
                     await self._tx(handlers.prune_processed, before=self.clock.now() - timedelta(days=8))
             except Exception:

@@ -128,3 +128,12 @@ class ProcessedEventRecord(CampaignTable, table=True):
     __table_args__ = (Index("ix_processed_event_at", "processed_at"),)
     event_id: str = Field(primary_key=True, max_length=40)
     processed_at: datetime
+
+
+class CatalogueStateRecord(CampaignTable, table=True):
+    """One row: bumped by every apply and status change, so each replica knows at a glance
+    (one primary-key read per OnEvents call on PostgreSQL) whether its catalogue is current."""
+
+    __tablename__ = "catalogue_state"
+    id: int = Field(primary_key=True)
+    version: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.exc import IntegrityError
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
 from herald_common.aio import BlockingRunner, GroupCommit
 from herald_common.clients import IngestClient
@@ -49,13 +50,21 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return await self.runner.run(work)
 
     async def EnsureWorkspace(self, request, context):
-        workspace = await self._unit_of_work(
-            handlers.ensure_workspace,
-            workspace_id=request.id,
-            name=request.name,
-            write_key=request.write_key,
-            now=self.clock.now(),
-        )
+        for attempt in (1, 2):
+            try:
+                workspace = await self._unit_of_work(
+                    handlers.ensure_workspace,
+                    workspace_id=request.id,
+                    name=request.name,
+                    write_key=request.write_key,
+                    now=self.clock.now(),
+                )
+                break
+            except IntegrityError:
+                # Two replicas (or herald up and a gateway) created it at the same moment: the
+                # second try finds the row the other one committed.
+                if attempt == 2:
+                    raise
         return identity_pb2.Workspace(id=workspace.id, name=workspace.name, write_key=workspace.write_key)
 
     async def GetWorkspaceByWriteKey(self, request, context):

@@ -387,3 +387,26 @@ async def test_confirm_and_mark_sent_in_batches(suite):
     marked = await suite.stub.MarkSentBatch(reports)
     assert list(marked.unknown_send_ids) == ["nope"]
     assert {s.id: s.status for s in await suite.sends()}[ids[0]] == "sent"
+
+
+async def test_a_second_replica_sees_a_campaign_applied_through_the_first_at_once(suite):
+    if suite.settings.database_url is None:
+        pytest.skip("replicas share a PostgreSQL database; a SQLite file has one campaign process")
+    from herald_common.clients import CampaignClient
+    from herald_services.campaign.main import build as build_campaign
+
+    other_settings = suite.settings.model_copy(update={"campaign_address": f"127.0.0.1:{free_port()}"})
+    other = await build_campaign(other_settings)
+    await other.start()
+    other_client = CampaignClient(other_settings.campaign_address, 10)
+    try:
+        await other_client.send_events(campaign_pb2.OnEventsRequest())  # loaded, before the apply
+        await suite.apply_example("welcome-push.yaml")  # through the first replica
+        profile = await suite.identify("replica-user")
+        await other_client.send_events(campaign_pb2.OnEventsRequest(
+            events=[suite.event(profile, "replica-user", "[Segment] Signed Up", plan="x")]
+        ))
+        await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 1)
+    finally:
+        await other_client.close()
+        await other.stop()
