@@ -34,6 +34,7 @@ from typing import Any
 import grpc
 import orjson
 import structlog
+from herald_common import metrics
 from herald_common.aio import GroupCommit
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock
@@ -213,6 +214,19 @@ class Dispatcher:
         self.reports.poll()
         if self._polls % 6 == 0:  # leases expire rarely: look for stranded sends every few polls
             asyncio.get_running_loop().create_task(self._recover(startup=False))
+            asyncio.get_running_loop().create_task(self._measure_backlog())
+
+    async def _measure_backlog(self) -> None:
+        """The scheduler backlog gauge (sends not yet finished), every few polls: a count over
+        a million pending rows is not free."""
+        def count():
+            with self.engine.connect() as connection:
+                return handlers.backlog(connection)
+
+        try:
+            metrics.set_scheduler_backlog(await self.runner.run(count))
+        except Exception:  # a metric is never worth failing dispatch for
+            log.warning("backlog_not_measured", exc_info=True)
 
     def scheduled(self, earliest: datetime | None) -> None:
         """New sends were kept: wake earlier if one is due before the timer."""
@@ -407,6 +421,7 @@ class Dispatcher:
             due_at=row["due_at"], sent_at=sent_at, from_status=from_status,
             report_next_at=self.reports.next_at(now),
         )
+        metrics.count_send(row.get("channel") or "unknown", status)
         self.reports.hand_over([report])
 
     async def _first_attempt(self, row: dict[str, Any], answer: Any) -> bool:
@@ -476,7 +491,8 @@ class Dispatcher:
         self.provider_calls += 1
         try:
             async with asyncio.timeout(self.settings.provider_timeout_seconds):  # no extra task, unlike wait_for
-                return await provider.send(message, address)
+                with metrics.time_provider(provider.name):
+                    return await provider.send(message, address)
         except TimeoutError:
             return Attempt("retry", f"{provider.name}: no answer within {self.settings.provider_timeout_seconds:g}s")
         except asyncio.CancelledError:
@@ -530,6 +546,7 @@ class Dispatcher:
             outcome = await self._write(handlers.settle, send_id=send_id, owner=self.owner, now=now, results=results,
                                         status=status, outcome=text, sent_at=sent_at, due_at=row["due_at"],
                                         report_next_at=self.reports.next_at(now))
+            metrics.count_send(message.channel, status)
         if isinstance(outcome, datetime):
             self.timer.arm(outcome, only_if_earlier=True)
         else:

@@ -139,6 +139,13 @@ def schedule(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[dic
     return [kept[row["id"]] for row in rows]
 
 
+def backlog(connection: Connection) -> int:
+    """Sends not finished yet: scheduled, held, claimed or sending."""
+    return int(connection.execute(
+        select(func.count()).select_from(SEND).where(SEND.c.status.in_([SCHEDULED, HELD, CLAIMED, SENDING]))
+    ).scalar_one())
+
+
 def earliest_wake(connection: Connection) -> datetime | None:
     return connection.execute(select(func.min(SEND.c.wake_at)).where(SEND.c.status == SCHEDULED)).scalar()
 
@@ -147,8 +154,9 @@ def earliest_wake(connection: Connection) -> datetime | None:
 
 
 # What dispatching a claimed send reads of its row (not all of it: a burst claims thousands).
-_CLAIMED_COLUMNS = [SEND.c[name] for name in ("id", "workspace_id", "campaign_id", "window", "fallback_timezone",
-                                               "ready_at", "due_at", "wake_at", "attempts", "message")]
+_CLAIMED_COLUMNS = [SEND.c[name] for name in ("id", "workspace_id", "campaign_id", "channel", "window",
+                                               "fallback_timezone", "ready_at", "due_at", "wake_at", "attempts",
+                                               "message")]
 
 
 def claim(connection: Connection, *, owner: str, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:

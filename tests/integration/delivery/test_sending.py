@@ -101,3 +101,26 @@ async def test_a_confirm_without_any_address_is_suppressed(delivery):
     await delivery.drain()
     got = await delivery.client.get_send("none")
     assert (got.status, got.outcome) == ("suppressed", "no_address")
+
+
+async def test_sends_and_provider_calls_are_counted_in_metrics(delivery):
+    from herald_common.metrics import REGISTRY
+
+    def sample(name: str, labels: dict) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (
+        sample("herald_sends_total", {"channel": "email", "status": "sent"}),
+        sample("herald_sends_total", {"channel": "email", "status": "suppressed"}),
+        sample("herald_provider_latency_seconds_count", {"provider": "recording"}),
+    )
+    delivery.campaign.answers["m1"] = ScriptedCampaign.go("m1", addresses=[("email", "m1@example.com")])
+    delivery.campaign.answers["m2"] = ScriptedCampaign.go("m2", addresses=[])
+    await delivery.schedule(send("m1"), send("m2"))
+    await delivery.drain()
+    after = (
+        sample("herald_sends_total", {"channel": "email", "status": "sent"}),
+        sample("herald_sends_total", {"channel": "email", "status": "suppressed"}),
+        sample("herald_provider_latency_seconds_count", {"provider": "recording"}),
+    )
+    assert [b - a for a, b in zip(before, after)] == [1, 1, 1]
