@@ -7,6 +7,7 @@ import asyncio
 import re
 import ssl
 import time
+import functools
 import hashlib
 import quopri
 from email.header import Header
@@ -94,7 +95,9 @@ def render_email(message: Message, sender: str, recipient: str) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _domain(address: str) -> str:
+    """The domain of the (configured, so few) sender address; parsed once, not per message."""
     bare = parseaddr(address)[1]
     return bare.rsplit("@", 1)[-1] if "@" in bare else "herald.local"
 
