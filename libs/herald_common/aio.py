@@ -101,3 +101,23 @@ def _settle(future: asyncio.Future, *, result: Any = None, error: BaseException 
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+async def read_in(runner, engine, handler: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """handler(connection, ...) on a plain connection, through the service's runner."""
+
+    def work() -> T:
+        with engine.connect() as connection:
+            return handler(connection, *args, **kwargs)
+
+    return await runner.run(work)
+
+
+async def write_in(runner, engine, handler: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """handler(connection, ...) in one transaction (committed on return), through the runner."""
+
+    def work() -> T:
+        with engine.begin() as connection:
+            return handler(connection, *args, **kwargs)
+
+    return await runner.run(work)

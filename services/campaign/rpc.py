@@ -17,6 +17,7 @@ from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from herald.delivery.v1 import delivery_pb2
 from herald.identity.v1 import identity_pb2
 from herald_common import metrics
+from herald_common.aio import write_in
 from herald_common.clients import DeliveryClient, IdentityClient
 from herald_common.clock import Clock
 from herald_common.errors import InvalidArgument, NotFound, Unavailable
@@ -98,11 +99,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             log.warning("handoff_acks_not_written", sends=len(self._acked))
 
     async def _tx(self, fn, *args, **kwargs):
-        def unit():
-            with self.engine.begin() as connection:
-                return fn(connection, *args, **kwargs)
-
-        return await self.runner.run(unit)
+        return await write_in(self.runner, self.engine, fn, *args, **kwargs)
 
     # ---- campaigns ----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
-from herald_common.aio import GroupCommit
+from herald_common.aio import GroupCommit, read_in, write_in
 from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument
 from herald_common.protoconv import set_timestamp, to_datetime
@@ -39,18 +39,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             return [handlers.schedule(connection, rows) for rows in items]
 
     async def _read(self, handler, **kwargs):
-        def work():
-            with self.engine.connect() as connection:
-                return handler(connection, **kwargs)
-
-        return await self.runner.run(work)
+        return await read_in(self.runner, self.engine, handler, **kwargs)
 
     async def _write(self, handler, **kwargs):
-        def work():
-            with self.engine.begin() as connection:
-                return handler(connection, **kwargs)
-
-        return await self.runner.run(work)
+        return await write_in(self.runner, self.engine, handler, **kwargs)
 
     async def Schedule(self, request, context):
         now = self.clock.now()

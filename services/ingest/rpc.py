@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from herald_common.aio import BlockingRunner, GroupCommit
+from herald_common.aio import BlockingRunner, GroupCommit, read_in, write_in
 from herald_common.clients import IdentityClient
 from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument
@@ -65,18 +65,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return found
 
     async def _read(self, handler, **kwargs):
-        def work():
-            with self.engine.connect() as connection:
-                return handler(connection, **kwargs)
-
-        return await self.runner.run(work)
+        return await read_in(self.runner, self.engine, handler, **kwargs)
 
     async def _write(self, handler, **kwargs):
-        def work():
-            with self.engine.begin() as connection:
-                return handler(connection, **kwargs)
-
-        return await self.runner.run(work)
+        return await write_in(self.runner, self.engine, handler, **kwargs)
 
     async def Record(self, request, context):
         _require(workspace_id=request.workspace_id)
