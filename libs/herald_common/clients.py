@@ -114,16 +114,6 @@ class CampaignClient(_Client):
     async def send_events(self, request: campaign_pb2.OnEventsRequest) -> campaign_pb2.OnEventsResponse:
         return await self.stub.OnEvents(request, timeout=self.timeout, metadata=request_metadata())
 
-    async def confirm(self, send_id: str) -> campaign_pb2.ConfirmResponse:
-        """delivery asks, just before a send goes out: go, hold (paused) or suppress, with the
-        rendered message, the addresses and the user's time zone as it is now."""
-        request = campaign_pb2.ConfirmRequest(send_id=send_id)
-        return await self.stub.Confirm(request, timeout=self.timeout, metadata=request_metadata())
-
-    async def mark_sent(self, request: campaign_pb2.MarkSentRequest) -> campaign_pb2.MarkSentResponse:
-        """delivery reports a send's outcome (sent, failed, suppressed, cancelled, unknown, scheduled)."""
-        return await self.stub.MarkSent(request, timeout=self.timeout, metadata=request_metadata())
-
     async def confirm_batch(self, send_ids) -> campaign_pb2.ConfirmBatchResponse:
         """Confirm for many sends in one call: one ConfirmResult per send id, in order, each with
         an answer or an error ("not_found", or "unavailable: ..." to ask again later)."""

@@ -519,10 +519,10 @@ class Decision:
 
 
 def send_for_confirm(connection: Connection, send_id: str) -> dict[str, Any]:
-    row = connection.execute(select(SendRecord.__table__).where(SendRecord.id == send_id)).mappings().first()
-    if row is None:
+    found = sends_for_confirm(connection, [send_id])
+    if send_id not in found:
         raise NotFound(f"no send {send_id!r}")
-    return dict(row)
+    return found[send_id]
 
 
 def sends_for_confirm(connection: Connection, send_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -61,3 +61,13 @@ def positive_seconds(value: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError("must be more than 0")
     return seconds
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number

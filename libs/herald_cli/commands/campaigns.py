@@ -11,7 +11,7 @@ from herald_common.grpcclient import request_metadata
 from herald_common.settings import Settings
 
 from herald_cli import shapes
-from herald_cli.commands import read_command
+from herald_cli.commands import positive_int, read_command
 from herald_cli.errors import CliError
 from herald_cli.output import Result, fields, short_time, table
 from herald_cli.rpc import connect
@@ -56,18 +56,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     send_list = send_commands.add_parser("list", parents=[common], help="sends, newest first")
     send_list.add_argument("--campaign", metavar="NAME", default="", help="only this campaign's sends")
     send_list.add_argument("--user", metavar="ID", default="", help="only this user's sends (user id or anonymous id)")
-    send_list.add_argument("--limit", type=_positive_int, default=100, help="at most this many (default: 100)")
+    send_list.add_argument("--limit", type=positive_int, default=100, help="at most this many (default: 100)")
     send_list.set_defaults(handler=read_command(list_sends))
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return number
 
 
 def _read_file(name: str) -> str:

@@ -10,7 +10,7 @@ import textwrap
 from herald_common.settings import Settings
 
 from herald_cli import shapes
-from herald_cli.commands import read_command
+from herald_cli.commands import positive_int, read_command
 from herald_cli.output import Result, fields, short_time, table
 from herald_cli.rpc import connect
 
@@ -33,7 +33,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
     events = commands.add_parser("events", parents=[common], help="a user's events, newest first")
     events.add_argument("id", metavar="ID", help="a user id or an anonymous id")
-    events.add_argument("--limit", type=_positive_int, default=100, help="at most this many events (default: 100)")
+    events.add_argument("--limit", type=positive_int, default=100, help="at most this many events (default: 100)")
     events.set_defaults(handler=read_command(user_events))
 
     for verb, summary in (
@@ -125,13 +125,3 @@ def _count(number: int, noun: str) -> str:
 
 def _attribute_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
