@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     database_schema_prefix: str = ""
     # SQLite: FULL makes every acknowledged batch survive a power cut, not only a crash.
     sqlite_synchronous: str = Field("FULL", pattern="^(OFF|NORMAL|FULL|EXTRA)$")
+    # Page cache per SQLite connection; the event log's indexes take random writes, and a
+    # small cache spills and re-reads their pages.
+    sqlite_cache_mb: int = Field(64, gt=0)
 
     write_key: str | None = None
     gateway_host: str = "127.0.0.1"

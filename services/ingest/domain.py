@@ -5,6 +5,7 @@ Imports neither grpc nor sqlmodel.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,13 +67,32 @@ def parse_time(value: str, field: str) -> datetime | None:
     """An ISO 8601 time as Segment's libraries send it; naive times are taken as UTC."""
     if not value:
         return None
+    parsed = _parse_iso(value)
+    if parsed is None:
+        raise EventRefused(field, f"{value!r} is not an ISO 8601 time")
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_iso(value: str) -> datetime | None:
+    """Cached: a batch's events share its sentAt, and a client's events often a timestamp."""
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
     except ValueError:
-        raise EventRefused(field, f"{value!r} is not an ISO 8601 time") from None
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _combine(explicit: datetime | None, sent: datetime | None, original: datetime | None, received_at: datetime) -> datetime:
+    if explicit is not None:
+        return explicit
+    if original is not None and sent is not None:
+        return received_at - (sent - original)
+    if original is not None:
+        return original
+    return received_at
 
 
 def event_time(*, timestamp: str, sent_at: str, original_timestamp: str, received_at: datetime) -> datetime:
@@ -83,35 +103,30 @@ def event_time(*, timestamp: str, sent_at: str, original_timestamp: str, receive
         return explicit
     original = parse_time(original_timestamp, "originalTimestamp")
     sent = parse_time(sent_at, "sentAt")
-    if original is not None and sent is not None:
-        return received_at - (sent - original)
-    if original is not None:
-        return original
-    return received_at
+    return _combine(None, sent, original, received_at)
 
 
 def event_time_lenient(
     *, timestamp: str, sent_at: str, original_timestamp: str, received_at: datetime
 ) -> tuple[datetime, list[EventRefused]]:
     """event_time, but a time field that cannot be read is ignored (and reported) rather than
-    costing the event: an event is never lost over its clock."""
+    costing the event: an event is never lost over its clock. Each field is parsed once."""
+    if not (timestamp or sent_at or original_timestamp):
+        return received_at, []
     ignored: list[EventRefused] = []
 
-    def readable(value: str, field: str) -> str:
-        try:
-            parse_time(value, field)
-            return value
-        except EventRefused as problem:
-            ignored.append(EventRefused(field, f"{problem.reason}; ignored"))
-            return ""
+    def read(value: str, field: str) -> datetime | None:
+        if not value:
+            return None
+        parsed = _parse_iso(value)
+        if parsed is None:
+            ignored.append(EventRefused(field, f"{value!r} is not an ISO 8601 time; ignored"))
+        return parsed
 
-    when = event_time(
-        timestamp=readable(timestamp, "timestamp"),
-        sent_at=readable(sent_at, "sentAt"),
-        original_timestamp=readable(original_timestamp, "originalTimestamp"),
-        received_at=received_at,
-    )
-    return when, ignored
+    explicit = read(timestamp, "timestamp")
+    sent = read(sent_at, "sentAt")
+    original = read(original_timestamp, "originalTimestamp")
+    return _combine(explicit, sent, original, received_at), ignored
 
 
 def property_set(properties: dict[str, Any]) -> tuple[str, ...]:

@@ -127,47 +127,51 @@ def record_many(
     """Keeps events whose message id is new and bumps the catalogue, for several requests in
     one transaction. Kept events are the outbox: campaign is handed every event past its cursor.
 
+    The unique (workspace, messageId) index is the duplicate check: every event is inserted
+    with ON CONFLICT DO NOTHING, and only when fewer rows went in than were sent (a retried
+    batch) does a second look find which ones. Ids of events found to be duplicates are
+    simply never used.
+
     Returns per request ({batch index: event id} of recorded events, batch indexes of duplicates),
     and the rows inserted, in id order, in the event table's column order.
     """
-    by_workspace: dict[str, list[str]] = {}
-    for workspace_id, events in items:
-        by_workspace.setdefault(workspace_id, []).extend(e.message_id for e in events)
-    taken = {
-        (workspace_id, message_id)
-        for workspace_id, message_ids in by_workspace.items()
-        for message_id in store.known_message_ids(connection, workspace_id, message_ids)
-    }
+    seen: set[tuple[str, str]] = set()
     results: list[tuple[dict[int, int], set[int]]] = []
-    kept: list[tuple[str, PreparedEvent]] = []
+    candidates: list[tuple[dict[int, int], set[int], str, PreparedEvent]] = []
     for workspace_id, events in items:
+        recorded: dict[int, int] = {}
         duplicates: set[int] = set()
         for event in events:
             key = (workspace_id, event.message_id)
-            if key in taken:
-                duplicates.add(event.index)
+            if key in seen:
+                duplicates.add(event.index)  # twice in the same call
             else:
-                taken.add(key)
-                kept.append((workspace_id, event))
-        results.append(({}, duplicates))
-    if not kept:
+                seen.add(key)
+                candidates.append((recorded, duplicates, workspace_id, event))
+        results.append((recorded, duplicates))
+    if not candidates:
         return results, []
-    next_id = store.reserve_event_ids(connection, len(kept))
-    rows = []
-    position = 0
-    for result, (workspace_id, events) in zip(results, items):
-        recorded, duplicates = result
-        for event in events:
-            if event.index in duplicates:
-                continue
-            event_id = next_id + position
-            position += 1
-            recorded[event.index] = event_id
-            rows.append((event_id, workspace_id, event.message_id, event.type, event.name, event.profile_id,
-                         event.user_id or None, event.anonymous_id or None, event.properties_json, event.context_json,
-                         event.timestamp, event.received_at))
-    store.insert_events(connection, rows)
-    _bump_catalogue(connection, kept)
+    next_id = store.reserve_event_ids(connection, len(candidates))
+    rows = [
+        (next_id + position, workspace_id, event.message_id, event.type, event.name, event.profile_id,
+         event.user_id or None, event.anonymous_id or None, event.properties_json, event.context_json,
+         event.timestamp, event.received_at)
+        for position, (_, _, workspace_id, event) in enumerate(candidates)
+    ]
+    inserted = store.insert_events(connection, rows)
+    if inserted < len(rows):
+        kept_ids = store.event_ids_between(connection, next_id, next_id + len(rows) - 1)
+        kept_rows, kept = [], []
+        for row, candidate in zip(rows, candidates):
+            if row[0] in kept_ids:
+                kept_rows.append(row)
+                kept.append(candidate)
+            else:
+                candidate[1].add(candidate[3].index)  # recorded before: a duplicate
+        rows, candidates = kept_rows, kept
+    for row, (recorded, _, _, event) in zip(rows, candidates):
+        recorded[event.index] = row[0]
+    _bump_catalogue(connection, [(workspace_id, event) for _, _, workspace_id, event in candidates])
     return results, rows
 
 

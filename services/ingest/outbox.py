@@ -10,7 +10,10 @@ again with the same ids, and campaign ignores an event id it has seen.
 Reading back what was just written costs more than writing it (row decoding, time parsing),
 so events committed by this process also wait in memory, and the dispatcher reads the
 database only when memory does not start right after the cursor: after a restart, after a
-backlog larger than memory_limit, or after a privacy purge.
+backlog larger than memory_limit, after a privacy purge, or when another ingest process
+(a replica on PostgreSQL) committed events in between. When memory runs empty the dispatcher
+waits to be woken by the next commit; only after a second with no local commit does it look
+in the database, for events another process recorded.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ class OutboxDispatcher:
         self._task: asyncio.Task | None = None
         self._cursor: int | None = None
         self._last_recorded = 0  # the highest event id known to be committed, for the backlog gauge
+        # True when the database may hold events past the cursor that memory does not.
+        self._look_in_database = True
         self.delivered = 0
 
     def committed(self, rows: Iterable[EventTuple]) -> None:
@@ -104,6 +109,7 @@ class OutboxDispatcher:
             self._recent.extend(rows)
         else:
             self._recent.clear()  # campaign is behind: the database has them all
+            self._look_in_database = True
         self._last_recorded = max(self._last_recorded, rows[-1][0])
         self._publish_backlog()
 
@@ -114,6 +120,7 @@ class OutboxDispatcher:
     def forget(self) -> None:
         """Drops what waits in memory (a purge deleted events); the database is the truth."""
         self._recent.clear()
+        self._look_in_database = True
 
     def wake(self) -> None:
         self._wake.set()
@@ -142,10 +149,14 @@ class OutboxDispatcher:
         self._cursor_written, self._cursor_written_at = cursor, now
 
     def _from_memory(self) -> list[EventTuple] | None:
+        """The next events from memory; [] when memory holds nothing new, None when memory
+        does not start right after the cursor (the database must be read)."""
         recent = self._recent
         while recent and recent[0][0] <= self._cursor:
             recent.popleft()
-        if not recent or recent[0][0] != self._cursor + 1:
+        if not recent:
+            return []
+        if recent[0][0] != self._cursor + 1:
             return None
         taken = []
         for _ in range(min(self.batch_size, len(recent))):
@@ -153,6 +164,7 @@ class OutboxDispatcher:
         return taken
 
     def _from_database(self) -> list[EventTuple]:
+        self._look_in_database = False
         with self.engine.connect() as connection:
             if self._cursor is None:
                 self._cursor = self._cursor_written = store.delivered_cursor(connection)
@@ -172,7 +184,11 @@ class OutboxDispatcher:
             if backoff:
                 await asyncio.sleep(backoff)
             if not pending:
-                pending = (self._cursor is not None and self._from_memory()) or await self.runner.run(self._from_database)
+                pending = None if self._cursor is None or self._look_in_database else self._from_memory()
+                if pending is None:
+                    pending = await self.runner.run(self._from_database)
+                    if len(pending) == self.batch_size:
+                        self._look_in_database = True  # there is more
             if not pending:
                 await self._write_cursor(force=True)
                 self._wake.clear()
@@ -180,7 +196,7 @@ class OutboxDispatcher:
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=1.0)
                     except TimeoutError:
-                        pass
+                        self._look_in_database = True  # a quiet second: check for others' events
                 continue
             request = campaign_pb2.OnEventsRequest()
             for row in pending:
