@@ -80,7 +80,13 @@ def window_of(text: str | None) -> DeliveryWindow | None:
 def plan(send: NewSend, *, default_timezone: str | None, now: datetime) -> dict[str, Any]:
     """The row of a new send: due at trigger + max(delay, settle), moved into its window in the
     user's zone (else the campaign's fallback, else the default); no zone at all with a window
-    suppresses it as no_timezone."""
+    suppresses it as no_timezone.
+
+    Campaign hands sends over without the user's zone (it reads the profile only at Confirm).
+    Then the zone is not known yet: the window's opening in the fallback zone is only a guess,
+    so such a send wakes when it is ready, asks Confirm, learns the user's zone and is placed in
+    that zone's window (or suppressed as no_timezone) then. Without this, a New York user whose
+    window is open would wait for Berlin's morning."""
     decision = due_time(
         trigger_at=send.trigger_at,
         delay=timedelta(seconds=send.delay_seconds),
@@ -91,6 +97,9 @@ def plan(send: NewSend, *, default_timezone: str | None, now: datetime) -> dict[
         fallback_timezone=send.fallback_timezone,
         default_timezone=default_timezone,
     )
+    zone_unknown = send.window is not None and not send.timezone
+    status = SUPPRESSED if decision.is_suppressed and not zone_unknown else SCHEDULED
+    due_at = decision.due_at if decision.due_at is not None or not zone_unknown else decision.ready_at
     return {
         "id": send.id,
         "workspace_id": send.workspace_id,
@@ -105,10 +114,10 @@ def plan(send: NewSend, *, default_timezone: str | None, now: datetime) -> dict[
         "fallback_timezone": send.fallback_timezone,
         "timezone": send.timezone,
         "ready_at": decision.ready_at,
-        "due_at": decision.due_at,
-        "wake_at": decision.due_at,
-        "status": SUPPRESSED if decision.is_suppressed else SCHEDULED,
-        "outcome": decision.suppressed or "",
+        "due_at": due_at,
+        "wake_at": decision.ready_at if zone_unknown else decision.due_at,
+        "status": status,
+        "outcome": (decision.suppressed or "") if status == SUPPRESSED else "",
         "sent_at": None,
         "attempts": 0,
         "message": None,

@@ -32,7 +32,8 @@ async def test_schedule_answers_due_times_and_keeps_the_first_schedule_of_an_id(
     assert (plain.status, due(plain)) == ("scheduled", START + timedelta(hours=1))
     assert due(settled) == START + timedelta(seconds=60)
     assert due(windowed) == datetime(2026, 3, 2, 14, 0, tzinfo=UTC) and windowed.timezone == "America/New_York"
-    assert (nowhere.status, nowhere.outcome) == ("suppressed", "no_timezone")
+    # campaign hands sends over without the user's zone: that is learnt at Confirm, not guessed
+    assert (nowhere.status, nowhere.outcome) == ("scheduled", "")
     [again] = await delivery.schedule(send("plain", delay=60))
     assert due(again) == START + timedelta(hours=1) and again.delay_seconds == 3600
     fetched = await delivery.client.get_send("windowed")
@@ -84,6 +85,24 @@ async def test_with_a_window_and_no_zone_at_all_the_send_never_goes_at_a_guess(d
     delivery.campaign.answers["lost-zone"] = ScriptedCampaign.go("lost-zone", timezone="")
     await delivery.drain()
     got = await delivery.client.get_send("lost-zone")
+    assert (got.status, got.outcome) == ("suppressed", "no_timezone")
+    assert delivery.provider.calls == []
+
+
+async def test_a_send_without_the_users_zone_asks_confirm_when_ready_and_uses_the_zone_it_learns(delivery):
+    # 10:00 UTC on a monday: 19:00 in Tokyo (the fallback, closed) but 11:00 in Berlin, where the
+    # user lives (open). The fallback's opening is only a guess until campaign names the zone.
+    await delivery.schedule(send("berliner", window=OFFICE, fallback="Asia/Tokyo"))
+    delivery.campaign.answers["berliner"] = ScriptedCampaign.go("berliner", timezone="Europe/Berlin")
+    await delivery.drain()
+    assert delivery.provider.sends() == ["berliner"]
+
+
+async def test_a_send_with_a_window_and_no_zone_anywhere_is_suppressed_once_confirm_knows_none(delivery):
+    await delivery.schedule(send("nowhere", window=OFFICE))
+    delivery.campaign.answers["nowhere"] = ScriptedCampaign.go("nowhere", timezone="")
+    await delivery.drain()
+    got = await delivery.client.get_send("nowhere")
     assert (got.status, got.outcome) == ("suppressed", "no_timezone")
     assert delivery.provider.calls == []
 
