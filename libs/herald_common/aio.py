@@ -27,11 +27,8 @@ class BlockingRunner:
 
 
 class InlineRunner:
-    """Runs database work on the event loop's own thread.
-
-    For SQLite: one writer anyway, and a worker thread only added a third thread to fight
-    over the GIL with the event loop and gRPC's poller (profiled: busy-waiting threads, the
-    process stuck near 0.65 of a core)."""
+    """Runs database work on the event loop's own thread (SQLite, for identity and campaign:
+    small transactions, where handing each to a thread cost more than it saved)."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
@@ -40,12 +37,19 @@ class InlineRunner:
         pass
 
 
-def runner_for(engine, name: str):
-    """SQLite: inline (one writer, no GIL fight; +34% in bench/ingest.py). PostgreSQL: a pool,
-    since its calls wait on the network with the GIL released."""
-    if engine.dialect.name == "sqlite":
-        return InlineRunner()
-    return BlockingRunner(8, name)
+def runner_for(engine, name: str, *, sqlite_writer_thread: bool = False):
+    """PostgreSQL: a pool, since its calls wait on the network with the GIL released.
+
+    SQLite: one writer in any case; inline by default, or on one thread of its own with
+    sqlite_writer_thread, for services whose commits write many pages (ingest's event log,
+    delivery's sends), so a commit no longer stalls the event loop. Such a service must keep
+    its bulk inserts to a few statements: sqlite3 gives up the GIL at every statement step and
+    executemany waits to get it back once per row."""
+    if engine.dialect.name != "sqlite":
+        return BlockingRunner(8, name)
+    if sqlite_writer_thread:
+        return BlockingRunner(1, name)
+    return InlineRunner()
 
 
 class GroupCommit:

@@ -6,7 +6,7 @@ Run: python -m herald_services.delivery.main
 from __future__ import annotations
 
 from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
-from herald_common.aio import BlockingRunner, runner_for
+from herald_common.aio import runner_for
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.db import create_service_engine, require_current_schema
@@ -44,7 +44,7 @@ async def build(
     engine = create_service_engine(settings, "delivery")
     require_current_schema(engine, "delivery")
     # One writer thread on SQLite too: a commit's fsync then no longer stalls the SMTP connections.
-    runner = BlockingRunner(1, "delivery-db") if engine.dialect.name == "sqlite" else runner_for(engine, "delivery-db")
+    runner = runner_for(engine, "delivery-db", sqlite_writer_thread=True)
     clock = clock or SystemClock()
     campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
     identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)

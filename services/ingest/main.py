@@ -6,7 +6,7 @@ Run: python -m herald_services.ingest.main
 from __future__ import annotations
 
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from herald_common.aio import BlockingRunner, runner_for
+from herald_common.aio import runner_for
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.db import create_service_engine, require_current_schema
@@ -22,7 +22,7 @@ SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 async def build(settings: Settings, *, address: str | None = None, clock: Clock | None = None) -> RunningService:
     engine = create_service_engine(settings, "ingest")
     require_current_schema(engine, "ingest")
-    runner = BlockingRunner(1, "ingest-db") if engine.dialect.name == "sqlite" else runner_for(engine, "ingest-db")
+    runner = runner_for(engine, "ingest-db", sqlite_writer_thread=True)
     identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
     campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
     dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
