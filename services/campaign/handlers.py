@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from herald_common.bulk import insert_rows
 from herald_common.errors import FailedPrecondition, NotFound
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
 from herald_services.campaign.domain import (
@@ -342,9 +343,8 @@ def _trigger(
                                 "profile_id": event.profile_id})
                 catalogue.watch(event.workspace_id, name)
     if sends:
-        _insert_ignore(connection, SendRecord.__table__,
-                       sends, ["id"])
-        _insert_ignore(connection, CancelWatchRecord.__table__, watches, ["send_id", "event_name"])
+        insert_rows(connection, SendRecord.__table__, sends, skip_conflicts_on=["id"])
+        insert_rows(connection, CancelWatchRecord.__table__, watches, skip_conflicts_on=["send_id", "event_name"])
         outcome.new_sends.extend(sends)
     _add_counts(connection, counts)
     outcome.kept_out += sum(count for (_, reason), count in counts.items() if reason != "entered")
@@ -359,7 +359,7 @@ def _claim_events(connection: Connection, event_ids: list[str], now: datetime) -
             seen.update(connection.execute(select(table.c.event_id).where(table.c.event_id.in_(chunk))).scalars())
         fresh = [event_id for event_id in event_ids if event_id not in seen]
         if fresh:
-            connection.execute(insert(table), [{"event_id": event_id, "processed_at": now} for event_id in fresh])
+            insert_rows(connection, table, [{"event_id": event_id, "processed_at": now} for event_id in fresh])
         return set(fresh)
     from sqlalchemy.dialects.postgresql import insert as dialect_insert
 

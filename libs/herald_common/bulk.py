@@ -1,0 +1,77 @@
+"""Bulk INSERTs for hot paths, without SQLAlchemy's per-row parameter processing.
+
+SQLAlchemy's executemany runs every value of every row through its type's bind processor (for
+an aware datetime, two of them) and, on SQLite, the sqlite3 module gives up the GIL at every
+row's statement step. For the few tables written per event, `insert_rows` turns rows into
+driver values itself and sends them as multi-row INSERTs on SQLite; PostgreSQL keeps
+the driver's own executemany (psycopg batches it) of the same statement. Values are what the tables hold: str, int,
+float, bool, None, and aware datetimes, stored on SQLite as SQLAlchemy stores them (naive UTC
+text with microseconds), so reads through SQLAlchemy see the same values either way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+SQLITE_MAX_VARIABLES = 32_766
+MAX_ROWS_PER_STATEMENT = 500
+
+
+def sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's DateTime stores on SQLite (naive UTC with microseconds)."""
+    if value.tzinfo is None:
+        raise ValueError("datetimes written to the database must be aware")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def insert_rows(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, skip_conflicts_on: Sequence[str] | None = None
+) -> int:
+    """Inserts rows (dicts with the same keys); with skip_conflicts_on, a row that conflicts on
+    those columns is skipped (ON CONFLICT DO NOTHING). Returns how many rows went in."""
+    if not rows:
+        return 0
+    columns = tuple(rows[0])
+    conflict = tuple(skip_conflicts_on or ())
+    if connection.dialect.name != "sqlite":
+        for row in rows:
+            for column in columns:
+                value = row[column]
+                if type(value) is datetime and value.tzinfo is None:
+                    raise ValueError(f"{table.name}.{column}: datetimes written to the database must be aware")
+        sql = _insert_sql(table.name, columns, 1, conflict, "%s")
+        return connection.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows]).rowcount
+    per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, SQLITE_MAX_VARIABLES // len(columns)))
+    times: dict[datetime, str] = {}
+    inserted = 0
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values: list[Any] = []
+        append = values.append
+        for row in chunk:
+            for column in columns:
+                value = row[column]
+                if type(value) is datetime:
+                    text = times.get(value)
+                    if text is None:
+                        text = times[value] = sqlite_time(value)
+                    value = text
+                append(value)
+        sql = _insert_sql(table.name, columns, len(chunk), conflict, "?")
+        inserted += connection.exec_driver_sql(sql, tuple(values)).rowcount
+    return inserted
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], count: int, conflict: tuple[str, ...], mark: str) -> str:
+    marks = "(" + ", ".join([mark] * len(columns)) + ")"
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join([marks] * count)
+    if conflict:
+        sql += " ON CONFLICT (" + ", ".join(f'"{c}"' for c in conflict) + ") DO NOTHING"
+    return sql
