@@ -93,6 +93,9 @@ class SinkDelivery(delivery_pb2_grpc.DeliveryServiceServicer):
     async def Cancel(self, request, context):
         return delivery_pb2.CancelResponse(cancelled=1)
 
+    async def CancelSends(self, request, context):
+        return delivery_pb2.CancelResponse(cancelled=len(request.send_ids))
+
 
 def emit(figure: str, value, **extra) -> None:
     print(json.dumps({"figure": figure, "value": value, **extra}), flush=True)

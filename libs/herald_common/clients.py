@@ -147,6 +147,12 @@ class DeliveryClient(_Client):
         response = await self.stub.Cancel(request, timeout=self.timeout, metadata=request_metadata())
         return response.cancelled
 
+    async def cancel_sends(self, send_ids: list[str], *, reason: str = "") -> int:
+        """Cancels these sends (those not yet sending) in one call; how many were cancelled."""
+        request = delivery_pb2.CancelSendsRequest(send_ids=send_ids, reason=reason)
+        response = await self.stub.CancelSends(request, timeout=self.timeout, metadata=request_metadata())
+        return response.cancelled
+
     async def get_send(self, send_id: str) -> delivery_pb2.ScheduledSend:
         request = delivery_pb2.GetSendRequest(send_id=send_id)
         return await self.stub.GetSend(request, timeout=self.timeout, metadata=request_metadata())

@@ -300,19 +300,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 log.exception("handoff_round_failed")
 
     async def _cancel_in_delivery(self, send_ids: Iterable[str]) -> None:
-        """Delivery's Cancel takes one send; a batch's cancels go out together."""
-
-        async def cancel(send_id: str) -> None:
-            try:
-                await self.delivery.stub.Cancel(
-                    delivery_pb2.CancelRequest(send_id=send_id, reason="cancel_if"), timeout=self.timeout,
-                    metadata=request_metadata(),
-                )
-            except grpc.aio.AioRpcError as error:
-                # Confirm answers "cancelled" for it anyway when delivery asks.
-                log.warning("delivery_cancel_failed", send_id=send_id, code=error.code().name)
-
-        await asyncio.gather(*(cancel(send_id) for send_id in send_ids))
+        """A batch's cancel_if cancels go to delivery in one call."""
+        send_ids = list(send_ids)
+        try:
+            await self.delivery.cancel_sends(send_ids, reason="cancel_if")
+        except grpc.aio.AioRpcError as error:
+            # Confirm answers "cancelled" for them anyway when delivery asks.
+            log.warning("delivery_cancel_failed", sends=len(send_ids), code=error.code().name)
 
     async def _refresh_loop(self) -> None:
         """Another replica may have applied or paused a campaign; prune old dedup rows."""

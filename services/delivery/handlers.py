@@ -664,8 +664,16 @@ def unclaim(connection: Connection, *, owner: str, now: datetime) -> int:
 # ---- cancel, release, read ------------------------------------------------------------------
 
 
-def cancel(connection: Connection, *, send_id: str, campaign_id: str, profile_id: str, reason: str, now: datetime) -> list[Report]:
-    """Cancels sends not yet at a provider (scheduled or held, never attempted)."""
+def cancel(
+    connection: Connection, *, send_id: str = "", campaign_id: str = "", profile_id: str = "", reason: str, now: datetime,
+    send_ids: Sequence[str] = (),
+) -> list[Report]:
+    """Cancels sends not yet at a provider (scheduled or held, never attempted): one send, the
+    sends of a campaign or of a user, or every send named in send_ids."""
+    if send_ids:
+        ids = list(dict.fromkeys(send_ids))
+        return [report for start in range(0, len(ids), _CHUNK)
+                for report in _cancel_where(connection, SEND.c.id.in_(ids[start : start + _CHUNK]), reason, now)]
     if send_id:
         target = SEND.c.id == send_id
     elif campaign_id:
@@ -674,6 +682,10 @@ def cancel(connection: Connection, *, send_id: str, campaign_id: str, profile_id
         target = SEND.c.profile_id == profile_id
     else:
         raise InvalidArgument("give one of send_id, campaign_id, profile_id")
+    return _cancel_where(connection, target, reason, now)
+
+
+def _cancel_where(connection: Connection, target, reason: str, now: datetime) -> list[Report]:
     outcome = reason or "cancelled"
     rows = connection.execute(
         update(SEND)

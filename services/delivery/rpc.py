@@ -78,6 +78,16 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self.dispatcher.reports.hand_over(reports)
         return delivery_pb2.CancelResponse(cancelled=len(reports))
 
+    async def CancelSends(self, request, context):
+        if not request.send_ids:
+            raise InvalidArgument(errors=[FieldError("send_ids", "name at least one send")])
+        if any(not send_id for send_id in request.send_ids):
+            raise InvalidArgument(errors=[FieldError("send_ids", "a send id is empty")])
+        reports = await self._write(handlers.cancel, send_ids=list(request.send_ids), reason=request.reason,
+                                    now=self.clock.now())
+        self.dispatcher.reports.hand_over(reports)
+        return delivery_pb2.CancelResponse(cancelled=len(reports))
+
     async def GetSend(self, request, context):
         _require(send_id=request.send_id)
         row = await self._read(handlers.get_send, send_id=request.send_id)

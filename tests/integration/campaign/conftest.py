@@ -53,6 +53,11 @@ class RecordingDelivery(delivery_pb2_grpc.DeliveryServiceServicer):
         self.changed.set()
         return delivery_pb2.CancelResponse(cancelled=1)
 
+    async def CancelSends(self, request, context):
+        self.cancelled.extend(request.send_ids)
+        self.changed.set()
+        return delivery_pb2.CancelResponse(cancelled=len(request.send_ids))
+
     async def Release(self, request, context):
         self.released.append(request.campaign_id)
         return delivery_pb2.ReleaseResponse(released=0)

@@ -215,3 +215,22 @@ async def test_cancel_by_send_campaign_and_profile_lists_and_gets(delivery):
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     await delivery.advance(minutes=2)
     assert delivery.provider.sends() == ["k4"]
+
+
+async def test_cancel_sends_cancels_the_named_pending_sends_in_one_call(delivery):
+    await delivery.schedule(
+        send("m1", delay=60), send("m2", delay=60), send("m3", delay=60), send("m4"),
+    )
+    await delivery.drain()  # m4 goes now: too late to cancel
+    # m1 twice, m4 already sent, "ghost" unknown: only m1 and m2 are cancelled.
+    assert await delivery.client.cancel_sends(["m1", "m2", "m1", "m4", "ghost"], reason="cancel_if") == 2
+    statuses = {s.id: (s.status, s.outcome) for s in (await delivery.client.list_sends(workspace_id="default")).sends}
+    assert statuses["m1"] == ("cancelled", "cancel_if") and statuses["m2"] == ("cancelled", "cancel_if")
+    assert statuses["m3"][0] == "scheduled" and statuses["m4"][0] == "sent"
+    await delivery.campaign.wait_until(lambda: {"m1", "m2"} <= set(delivery.campaign.latest))
+    assert [delivery.campaign.latest[k].status for k in ("m1", "m2")] == ["cancelled"] * 2
+    with pytest.raises(grpc.aio.AioRpcError) as empty:
+        await delivery.client.cancel_sends([])
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "send_ids" in empty.value.details()
+    await delivery.advance(minutes=2)
+    assert sorted(delivery.provider.sends()) == ["m3", "m4"]

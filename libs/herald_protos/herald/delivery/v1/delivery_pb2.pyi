@@ -81,6 +81,14 @@ class CancelRequest(_message.Message):
     reason: str
     def __init__(self, send_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class CancelSendsRequest(_message.Message):
+    __slots__ = ("send_ids", "reason")
+    SEND_IDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    send_ids: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, send_ids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class CancelResponse(_message.Message):
     __slots__ = ("cancelled",)
     CANCELLED_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class DeliveryServiceStub:
                 request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelRequest.SerializeToString,
                 response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelResponse.FromString,
                 _registered_method=True)
+        self.CancelSends = channel.unary_unary(
+                '/herald.delivery.v1.DeliveryService/CancelSends',
+                request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelSendsRequest.SerializeToString,
+                response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelResponse.FromString,
+                _registered_method=True)
         self.GetSend = channel.unary_unary(
                 '/herald.delivery.v1.DeliveryService/GetSend',
                 request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.GetSendRequest.SerializeToString,
@@ -72,6 +77,14 @@ class DeliveryServiceServicer:
 
     def Cancel(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSends(self, request, context):
+        """Cancels these sends (those not yet at a provider) in one call: campaign's cancel_if
+        cancels of one batch of events go together.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -107,6 +120,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
             'Cancel': grpc.unary_unary_rpc_method_handler(
                     servicer.Cancel,
                     request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelRequest.FromString,
+                    response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelResponse.SerializeToString,
+            ),
+            'CancelSends': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSends,
+                    request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelSendsRequest.FromString,
                     response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelResponse.SerializeToString,
             ),
             'GetSend': grpc.unary_unary_rpc_method_handler(
@@ -178,6 +196,33 @@ class DeliveryService:
             target,
             '/herald.delivery.v1.DeliveryService/Cancel',
             herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelRequest.SerializeToString,
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.delivery.v1.DeliveryService/CancelSends',
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelSendsRequest.SerializeToString,
             herald_dot_delivery_dot_v1_dot_delivery__pb2.CancelResponse.FromString,
             options,
             channel_credentials,
