@@ -45,6 +45,7 @@ from herald_services.campaign.templates import RenderFailed, message_context
 from sqlalchemy import (
     Connection,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -487,7 +488,8 @@ def _convert(connection: Connection, catalogue: Catalogue, events: list[Incoming
 def pending_handoff(connection: Connection, limit: int = 500, *, before: datetime | None = None) -> list[dict[str, Any]]:
     """Sends delivery has not acknowledged yet (it was down, or the call failed); `before`
     leaves out sends made since, whose first hand-over may still be on its way."""
-    condition = [SendRecord.handed_off.is_(False), SendRecord.status == "scheduled"]
+    # Written as the partial index's own condition, so the index is used.
+    condition = [SendRecord.handed_off == False, SendRecord.status == "scheduled"]  # noqa: E712
     if before is not None:
         condition.append(SendRecord.created_at < before)
     rows = connection.execute(
@@ -501,14 +503,17 @@ def pending_handoff(connection: Connection, limit: int = 500, *, before: datetim
 def mark_handed_off(connection: Connection, due: dict[str, datetime | None]) -> None:
     """Delivery acknowledged these sends; its due time (moved into the window) is kept for display."""
     table = SendRecord.__table__
-    rows = [{"send": send_id, "due": due_at} for send_id, due_at in due.items() if due_at is not None]
-    if rows:
+    moved = [(send_id, due_at) for send_id, due_at in due.items() if due_at is not None]
+    # One statement per chunk, not one per send (executemany steps every row on its own).
+    for chunk in _chunks(moved, 200):
+        new_due = case(*[(table.c.id == send_id, bindparam(None, due_at, type_=table.c.due_at.type))
+                         for send_id, due_at in chunk], else_=table.c.due_at)
         connection.execute(
-            update(table).where(table.c.id == bindparam("send")).values(handed_off=True, due_at=bindparam("due")), rows
+            update(table).where(table.c.id.in_([send_id for send_id, _ in chunk])).values(handed_off=True, due_at=new_due)
         )
     undated = [send_id for send_id, due_at in due.items() if due_at is None]
-    if undated:
-        connection.execute(update(table).where(table.c.id.in_(undated)).values(handed_off=True))
+    for chunk in _chunks(undated, 500):
+        connection.execute(update(table).where(table.c.id.in_(chunk)).values(handed_off=True))
 
 
 # ---- Confirm ----------------------------------------------------------------------------

@@ -260,7 +260,11 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             log.warning("delivery_schedule_failed", sends=len(sends), code=error.code().name, detail=error.details())
             self._handoff_wake.set()
             return False
-        self._acked.update((send.id, to_datetime(send.due_at)) for send in response.sends)
+        ours = {send["id"]: send["due_at"] for send in sends}
+        for send in response.sends:
+            due = to_datetime(send.due_at)
+            # None: delivery kept the due time campaign computed (nothing to write but the ack).
+            self._acked[send.id] = None if due is None or due == ours.get(send.id) else due
         return True
 
     async def _flush_acks(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -58,7 +58,10 @@ class SendRecord(CampaignTable, table=True):
         # each send costs a write at a random place in it, so there is one, not two.
         Index("ix_send_profile_campaign", "workspace_id", "profile_id", "campaign_id", "triggered_at"),
         Index("ix_send_campaign_status", "campaign_id", "status"),
-        Index("ix_send_handoff", "handed_off", "status"),
+        # Only sends delivery has not acknowledged yet: an entry is added when a send is made
+        # and removed when delivery acknowledges it, and later status changes never touch it.
+        Index("ix_send_handoff_pending", "created_at", sqlite_where=text("handed_off = 0"),
+              postgresql_where=text("handed_off = false")),
     )
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(max_length=64)
