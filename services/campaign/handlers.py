@@ -415,15 +415,18 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
         return
     send_ids = list({watch["send_id"] for watch in watches})
     sends = {row["id"]: row for row in connection.execute(
-        select(SendRecord.__table__).where(SendRecord.id.in_(send_ids), SendRecord.status == "scheduled")
+        select(SendRecord.id, SendRecord.campaign_id, SendRecord.version, SendRecord.trigger_event_id,
+               SendRecord.triggered_at, SendRecord.trigger_properties)
+        .where(SendRecord.id.in_(send_ids), SendRecord.status == "scheduled")
     ).mappings()}
     by_user: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for watch in watches:
         if watch["send_id"] in sends:
             by_user[(watch["workspace_id"], watch["profile_id"], watch["event_name"])].append(sends[watch["send_id"]])
+    cancelling: dict[str, str] = {}  # send id -> the event name that cancels it
     for event in events:
         for send in by_user.get((event.workspace_id, event.profile_id, event.name), []):
-            if send["id"] in outcome.cancelled or send["trigger_event_id"] == event.id:
+            if send["id"] in cancelling or send["trigger_event_id"] == event.id:
                 continue
             if event.timestamp < send["triggered_at"]:
                 continue  # done before the trigger: it cannot cancel what it preceded
@@ -432,12 +435,18 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
             trigger_properties = orjson.loads(send["trigger_properties"])
             if any(cancel_matches(rule, event_name=event.name, properties=event.properties,
                                   trigger_properties=trigger_properties, now=now) for rule in spec.cancel_if):
-                result = connection.execute(
-                    update(SendRecord.__table__).where(SendRecord.id == send["id"], SendRecord.status == "scheduled")
-                    .values(status="cancelled", outcome=f"cancel_if: {event.name}")
-                )
-                if result.rowcount:
-                    outcome.cancelled.append(send["id"])
+                cancelling[send["id"]] = event.name
+    # One UPDATE per cancelling event name, not one per send; RETURNING says which were still
+    # scheduled (on PostgreSQL another replica may have got there first).
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for send_id, name in cancelling.items():
+        by_name[name].append(send_id)
+    for name, ids in by_name.items():
+        for chunk in _chunks(ids, 500):
+            outcome.cancelled.extend(connection.execute(
+                update(SendRecord.__table__).where(SendRecord.id.in_(chunk), SendRecord.status == "scheduled")
+                .values(status="cancelled", outcome=f"cancel_if: {name}").returning(SendRecord.id)
+            ).scalars())
     if outcome.cancelled:
         connection.execute(delete(table).where(table.c.send_id.in_(outcome.cancelled)))
 
