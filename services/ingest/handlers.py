@@ -21,7 +21,8 @@ from herald_services.ingest.domain import (
     hour_bucket,
     property_set,
 )
-from herald_services.ingest.store import EVENT, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
+from herald_services.ingest.profile_index import indexed_cursor
+from herald_services.ingest.store import EVENT, EVENT_BY_PROFILE, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
 from sqlalchemy import Connection, and_, delete, func, select
 
 log = structlog.get_logger(__name__)
@@ -352,21 +353,40 @@ def set_hidden(connection: Connection, *, workspace_id: str, name: str, hidden: 
 # ---- a user's events --------------------------------------------------------------------
 
 
+# A user's events are those event_by_profile holds plus those in the log past its cursor
+# (profile_index.py); both are read in the same transaction, so none is missed or doubled.
+
+
 def user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str], limit: int) -> list[Any]:
-    statement = (
-        select(EVENT)
-        .where(EVENT.c.workspace_id == workspace_id, EVENT.c.profile_id.in_(profile_ids))
-        .order_by(EVENT.c.timestamp.desc(), EVENT.c.id.desc())
+    """The users' latest events, newest first."""
+    if not profile_ids:
+        return []
+    cursor = indexed_cursor(connection)
+    indexed = (
+        select(EVENT_BY_PROFILE.c.event_id)
+        .where(EVENT_BY_PROFILE.c.workspace_id == workspace_id, EVENT_BY_PROFILE.c.profile_id.in_(profile_ids))
+        .order_by(EVENT_BY_PROFILE.c.timestamp.desc(), EVENT_BY_PROFILE.c.event_id.desc())
         .limit(limit)
     )
-    return connection.execute(statement).all()
+    ids = list(connection.execute(indexed).scalars())
+    ids += connection.execute(
+        select(EVENT.c.id).where(EVENT.c.id > cursor, EVENT.c.workspace_id == workspace_id,
+                                 EVENT.c.profile_id.in_(profile_ids))
+    ).scalars()
+    rows = connection.execute(select(EVENT).where(EVENT.c.id.in_(ids))).all() if ids else []
+    rows.sort(key=lambda row: (row.timestamp, row.id), reverse=True)
+    return rows[:limit]
 
 
 def purge_user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str]) -> int:
     if not profile_ids:
         return 0
-    result = connection.execute(
-        delete(EVENT).where(and_(EVENT.c.workspace_id == workspace_id, EVENT.c.profile_id.in_(profile_ids)))
-    )
-    log.info("user_events_purged", profile_ids=profile_ids, deleted=result.rowcount)
-    return result.rowcount
+    cursor = indexed_cursor(connection)
+    mine = and_(EVENT_BY_PROFILE.c.workspace_id == workspace_id, EVENT_BY_PROFILE.c.profile_id.in_(profile_ids))
+    deleted = connection.execute(delete(EVENT).where(EVENT.c.id.in_(select(EVENT_BY_PROFILE.c.event_id).where(mine)))).rowcount
+    deleted += connection.execute(
+        delete(EVENT).where(EVENT.c.id > cursor, EVENT.c.workspace_id == workspace_id, EVENT.c.profile_id.in_(profile_ids))
+    ).rowcount
+    connection.execute(delete(EVENT_BY_PROFILE).where(mine))
+    log.info("user_events_purged", profile_ids=profile_ids, deleted=deleted)
+    return deleted

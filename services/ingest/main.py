@@ -14,6 +14,7 @@ from herald_common.grpcserver import Registration, create_server
 from herald_common.service import RunningService, run
 from herald_common.settings import Settings
 from herald_services.ingest.outbox import OutboxDispatcher
+from herald_services.ingest.profile_index import ProfileIndexer
 from herald_services.ingest.rpc import IngestServicer
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
@@ -26,6 +27,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
     identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
     campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
     dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
+    indexer = ProfileIndexer(engine=engine, runner=runner)
     servicer = IngestServicer(
         engine=engine,
         runner=runner,
@@ -43,9 +45,9 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         port,
         health,
         [SERVICE_NAME],
-        closers=[identity.close, campaign.close, runner.shutdown, engine.dispose, dispatcher.stop],
-        starters=[dispatcher.start],
-        extras={"dispatcher": dispatcher},
+        closers=[identity.close, campaign.close, runner.shutdown, engine.dispose, dispatcher.stop, indexer.stop],
+        starters=[dispatcher.start, indexer.start],
+        extras={"dispatcher": dispatcher, "indexer": indexer},
     )
     return service
 

@@ -22,7 +22,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Index,
     Integer,
     Text,
     UniqueConstraint,
@@ -39,6 +38,7 @@ from sqlmodel import Field, SQLModel
 _EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
 LAST_EVENT_ID = "last_event_id"  # the last event id handed out
 DELIVERED_EVENT_ID = "delivered_event_id"
+PROFILE_INDEXED_EVENT_ID = "profile_indexed_event_id"  # event_by_profile holds every event up to it
 
 
 class IngestTable(SQLModel, registry=registry()):
@@ -52,7 +52,6 @@ class EventRecord(IngestTable, table=True):
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id", name="uq_event_message_id"),
-        Index("ix_event_profile_time", "workspace_id", "profile_id", "timestamp"),
     )
     id: int = Field(sa_column=Column(_EVENT_ID, primary_key=True, autoincrement=False))
     workspace_id: str = Field(max_length=64)
@@ -66,6 +65,19 @@ class EventRecord(IngestTable, table=True):
     context: str = Field(sa_column=Column(Text, nullable=False))  # JSON object
     timestamp: datetime
     received_at: datetime
+
+
+class EventByProfileRecord(IngestTable, table=True):
+    """A user's events by time, built behind the event log in sorted batches (see
+    profile_index.py) rather than by every recording transaction: an index keyed by user is
+    written at a random place per event, which cost recording more than the event itself."""
+
+    __tablename__ = "event_by_profile"
+    __table_args__ = {"sqlite_with_rowid": False}
+    workspace_id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(primary_key=True, max_length=40)
+    timestamp: datetime = Field(primary_key=True)
+    event_id: int = Field(sa_column=Column(_EVENT_ID, primary_key=True, autoincrement=False))
 
 
 class EventNameRecord(IngestTable, table=True):
@@ -112,6 +124,7 @@ class IngestStateRecord(IngestTable, table=True):
 
 
 EVENT = EventRecord.__table__
+EVENT_BY_PROFILE = EventByProfileRecord.__table__
 EVENT_NAME = EventNameRecord.__table__
 EVENT_COUNT = EventCountRecord.__table__
 PROPERTY_SET = PropertySetRecord.__table__
