@@ -168,6 +168,7 @@ async def load(url: str, write_key: str, seconds: float, connections: int, users
         "elapsed": elapsed,
         "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
+        "cpu_seconds": sum(os.times()[:2]),
     }
 
 
@@ -204,6 +205,7 @@ async def run(args) -> int:
         await _wait_for_gateway(gateway_port, suite, log_path)
         print(f"suite up (logs: {log_path}); loading for {args.seconds:.0f}s ...", file=sys.stderr)
         cpu_before = _cpu_by_process(suite.pid)
+        own_before = sum(os.times()[:2])
         started = time.monotonic()
         loader = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--load", f"http://127.0.0.1:{gateway_port}", "bench-write-key",
@@ -213,6 +215,7 @@ async def run(args) -> int:
         output, _ = await loader.communicate()
         ended = time.monotonic()
         cpu_after = _cpu_by_process(suite.pid)
+        own_cpu = sum(os.times()[:2]) - own_before
         report = json.loads(output.decode().strip().splitlines()[-1])
         # Events handed on by the end of the load window: the load stops at started + elapsed.
         window_end = started + report["elapsed"]
@@ -237,7 +240,8 @@ async def run(args) -> int:
     emit("events_durable_after_drain", durable, handed_to_receiver=handed, repeats=receiver.repeats)
     window = ended - started
     emit("cpu_share_during_load", {name: round((cpu_after.get(name, 0) - cpu_before.get(name, 0)) / window, 2)
-                                    for name in cpu_after}, note="cores used per process of the suite")
+                                    for name in cpu_after}, note="cores used per process of the suite",
+         load_process=round(report["cpu_seconds"] / window, 2), receiver=round(own_cpu / window, 2))
     if durable != handed or receiver.repeats:
         print(f"MISMATCH: {durable} events stored, {handed} handed on, {receiver.repeats} repeats", file=sys.stderr)
         return 1

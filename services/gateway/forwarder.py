@@ -163,7 +163,7 @@ class Outcome:
 
 class Forwarder:
     def __init__(
-        self, *, identity: IdentityClient, ingest: IngestClient, gate: InflightGate, parallel_calls: int = 2
+        self, *, identity: IdentityClient, ingest: IngestClient, gate: InflightGate, parallel_calls: int = 4
     ) -> None:
         self.gate = gate
         self.identify = Coalescer(identity.identify, items="calls", results="results", parallel=parallel_calls)
