@@ -36,7 +36,7 @@ from herald_services.delivery.store import (
     SUPPRESSED,
     UNKNOWN,
 )
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 log = structlog.get_logger(__name__)
@@ -668,8 +668,9 @@ def cancel(
     connection: Connection, *, send_id: str = "", campaign_id: str = "", profile_id: str = "", reason: str, now: datetime,
     send_ids: Sequence[str] = (),
 ) -> list[Report]:
-    """Cancels sends not yet at a provider (scheduled or held, never attempted): one send, the
-    sends of a campaign or of a user, or every send named in send_ids."""
+    """Cancels sends that have not gone out: scheduled or held, and never accepted by a provider
+    (a send waiting to retry counts; a push that one device already accepted does not). One
+    send, the sends of a campaign or of a user, or every send named in send_ids."""
     if send_ids:
         ids = list(dict.fromkeys(send_ids))
         return [report for start in range(0, len(ids), _CHUNK)
@@ -689,7 +690,8 @@ def _cancel_where(connection: Connection, target, reason: str, now: datetime) ->
     outcome = reason or "cancelled"
     rows = connection.execute(
         update(SEND)
-        .where(target, SEND.c.status.in_((SCHEDULED, HELD)), SEND.c.attempts == 0)
+        .where(target, SEND.c.status.in_((SCHEDULED, HELD)),
+               or_(SEND.c.attempts == 0, ~exists().where(ADDRESS.c.send_id == SEND.c.id, ADDRESS.c.status == ADDRESS_ACCEPTED)))
         .values(status=CANCELLED, outcome=outcome, wake_at=None, updated_at=now)
         .returning(SEND.c.id, SEND.c.due_at)
     ).all()

@@ -234,3 +234,25 @@ async def test_cancel_sends_cancels_the_named_pending_sends_in_one_call(delivery
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "send_ids" in empty.value.details()
     await delivery.advance(minutes=2)
     assert sorted(delivery.provider.sends()) == ["m3", "m4"]
+
+
+async def test_cancel_reaches_a_send_waiting_to_retry_but_not_a_push_a_device_accepted(delivery):
+    from herald_services.delivery.providers.base import Attempt
+
+    delivery.provider.script["flaky@example.com"] = [Attempt("retry", "421 try later")]
+    delivery.provider.script["gone-later"] = [Attempt("retry", "503")]
+    delivery.campaign.answers["waiting"] = ScriptedCampaign.go("waiting", addresses=[("email", "flaky@example.com")])
+    delivery.campaign.answers["half"] = ScriptedCampaign.go(
+        "half", channel="push", addresses=[("apns", "took-it"), ("fcm", "gone-later")], title="T", body="B")
+    await delivery.schedule(send("waiting"), send("half", channel="push"))
+    await delivery.drain()
+    statuses = {s.id: (s.status, s.attempts) for s in (await delivery.client.list_sends(workspace_id="default")).sends}
+    assert statuses["waiting"][0] == "scheduled" and statuses["waiting"][1] >= 1  # a retry is due later
+    assert statuses["half"][0] == "scheduled"  # one device accepted, the other waits to retry
+
+    assert await delivery.client.cancel_sends(["waiting", "half"], reason="cancel_if") == 1
+    assert (await delivery.client.get_send("waiting")).status == "cancelled"
+    calls_before = len(delivery.provider.calls)
+    delivery.provider.script["flaky@example.com"] = [Attempt("accepted", "250 ok")]
+    await delivery.advance(hours=1)
+    assert [c[2] for c in delivery.provider.calls[calls_before:]] == ["gone-later"]  # never flaky@ again
