@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from herald_common.bulk import sqlite_time
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -206,11 +207,6 @@ def _sqlite_marks(count: int) -> str:
 
 def event_ids_between(connection: Connection, first: int, last: int) -> set[int]:
     return set(connection.execute(select(EVENT.c.id).where(EVENT.c.id.between(first, last))).scalars())
-
-
-def sqlite_time(value: datetime) -> str:
-    """The text SQLAlchemy's DateTime stores on SQLite (naive UTC with microseconds)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @functools.cache

@@ -28,6 +28,15 @@ def migrate_all(settings: Settings, services=("identity", "ingest")) -> None:
         engine.dispose()
 
 
+@pytest.fixture
+def campaign_engine(settings):
+    """campaign's database, migrated, for tests of its tables."""
+    engine = create_service_engine(settings, "campaign")
+    migrate(engine, "campaign")
+    yield engine
+    engine.dispose()
+
+
 @dataclass
 class Services:
     settings: Settings

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from herald_common.bulk import MAX_ROWS_PER_STATEMENT, insert_rows
-from herald_common.db import create_service_engine, migrate
 from herald_services.campaign.store import ProcessedEventRecord, SendRecord
 from sqlalchemy import insert, select
 
@@ -27,11 +26,8 @@ def _send(send_id: str, at: datetime, **changes) -> dict:
 
 
 @pytest.fixture
-def engine(settings):
-    engine = create_service_engine(settings, "campaign")
-    migrate(engine, "campaign")
-    yield engine
-    engine.dispose()
+def engine(campaign_engine):
+    return campaign_engine
 
 
 def test_rows_read_back_as_sqlalchemy_wrote_them(engine):

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from herald_common.bulk import insert_rows
-from herald_common.db import create_service_engine, migrate
 from herald_services.campaign import handlers
 from herald_services.campaign.store import SendRecord
 from sqlalchemy import select, update
@@ -28,11 +27,8 @@ def _send(n: int) -> dict:
 
 
 @pytest.fixture
-def engine(settings):
-    engine = create_service_engine(settings, "campaign")
-    migrate(engine, "campaign")
-    yield engine
-    engine.dispose()
+def engine(campaign_engine):
+    return campaign_engine
 
 
 def test_acknowledged_sends_leave_the_hand_over_and_keep_delivery_due_times(engine):
