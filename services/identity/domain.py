@@ -180,7 +180,9 @@ def apply_attributes(
     at: datetime,
 ) -> bool:
     """Sets each changed attribute unless a newer value is already there (identify calls
-    arrive out of order). None removes an attribute. Returns whether anything changed."""
+    arrive out of order). None removes an attribute. Returns whether anything changed,
+    including only an attribute's time: a value sent again is the newest one, and an older
+    call that arrives later must not overwrite it."""
     stamp = time_stamp(at)
     changed = False
     for key, value in changes.items():
@@ -194,7 +196,9 @@ def apply_attributes(
         elif attributes.get(key, _MISSING) != value:
             attributes[key] = value
             changed = True
-        attribute_times[key] = stamp
+        if known != stamp:
+            attribute_times[key] = stamp
+            changed = True
     return changed
 
 

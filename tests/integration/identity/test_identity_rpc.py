@@ -98,3 +98,18 @@ async def test_alias_with_missing_ids_lists_every_field(identity):
         await identity.alias(pb.AliasRequest(workspace_id=WS, calls=[pb.AliasCall(previous_id="", user_id="")]))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [e.field for e in field_errors(caught.value)] == ["calls[0].previousId", "calls[0].userId"]
+
+
+async def test_a_repeated_value_still_counts_as_the_newest_against_late_older_calls(identity):
+    """t1 plan=Pro, t3 plan=Pro (same value), then t2 plan=Free arriving late: Pro is the newest."""
+    from datetime import UTC, datetime, timedelta
+
+    from herald_common.protoconv import timestamp
+
+    t1 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    for at, plan in ((t1, "Pro"), (t1 + timedelta(hours=2), "Pro"), (t1 + timedelta(hours=1), "Free")):
+        call = identify_call(user_id="u-late", traits={"plan": plan})
+        call.timestamp.CopyFrom(timestamp(at))
+        await identity.identify(pb.IdentifyRequest(workspace_id=WS, calls=[call]))
+    user = await identity.get_user(WS, "u-late")
+    assert orjson.loads(user.attributes_json)["plan"] == "Pro"

@@ -75,6 +75,15 @@ def test_newer_attribute_values_win_and_older_identifies_do_not_overwrite():
     assert attributes == {}
 
 
+def test_sending_the_same_value_again_is_a_change_to_keep_its_newer_time():
+    attributes, times = {}, {}
+    assert apply_attributes(attributes, times, {"plan": "Pro"}, T0)
+    assert apply_attributes(attributes, times, {"plan": "Pro"}, T0 + timedelta(hours=2))
+    assert not apply_attributes(attributes, times, {"plan": "Pro"}, T0 + timedelta(hours=2))  # nothing new
+    assert not apply_attributes(attributes, times, {"plan": "Free"}, T0 + timedelta(hours=1))
+    assert attributes == {"plan": "Pro"}
+
+
 def test_merge_keeps_the_newer_value_of_each_attribute():
     into, into_times = {"plan": "Pro", "email": "a@x.test"}, {}
     apply_attributes(into, into_times, dict(into), T0)
