@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import DOCKERFILE, DOCKERIGNORE, ROOT, find_executable, require_tool
+from tests.ports import free_port
 
 SERVICE_PACKAGES = ("identity", "ingest", "campaign", "delivery", "gateway")
 BUILD_TOOLS = re.compile(r"\b(apt-get|apt|apk|gcc|g\+\+|cc|make|build-essential|pip wheel|pip download|git)\b")
@@ -265,12 +265,6 @@ def test_installed_wheel_migrates_every_service(installed, tmp_path):
         assert revision in heads, (service, revision, heads)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_installed_wheel_runs_as_the_image_runs_it(installed, tmp_path):
     """The image's CMD and HEALTHCHECK, with its ENV, run against the installed wheel."""
     _, stages = read_dockerfile()
@@ -280,7 +274,7 @@ def test_installed_wheel_runs_as_the_image_runs_it(installed, tmp_path):
         [str(installed / "herald"), "migrate"], cwd=tmp_path, check=True, capture_output=True, timeout=180,
         env=clean_environment(installed, HERALD_DATA_DIR=str(data)),
     )
-    port = _free_port()
+    port = free_port()
     image_env = env_of(final)
     env = clean_environment(
         installed,

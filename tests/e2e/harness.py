@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,14 @@ from pathlib import Path
 
 from herald_common.settings import SERVICES
 
+from tests.ports import free_port
+
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
 _ANNOUNCED = re.compile(r"^  (\S.*?)\s{2,}(\S.*)$")
 _CHILD_MODULE = re.compile(r"herald_services\.(\w+)\.main")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def herald_command() -> list[str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 import pytest
+
+from tests.ports import free_port
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.settings import Settings
@@ -15,10 +16,6 @@ WORKSPACE = "default"
 WRITE_KEY = "wk_integration"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def migrate_all(settings: Settings, services=("identity", "ingest")) -> None:

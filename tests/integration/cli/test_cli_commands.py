@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 from dataclasses import dataclass
 
 import orjson
 import pytest
+
+from tests.ports import free_port
 import structlog
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
@@ -23,10 +24,6 @@ WS = "default"
 needs_ingest = pytest.mark.skipif(not is_built("ingest"), reason="the ingest service is not built yet")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
