@@ -8,8 +8,9 @@ in key order and one transaction per batch, so each page of the index is written
 batch rather than once per event.
 
 Readers never miss an event: a user's events are those in `event_by_profile` plus those in
-the event log past the cursor (a few seconds' worth, read by id range). Copying is
-idempotent (ON CONFLICT DO NOTHING), so two ingest replicas on PostgreSQL may both run it.
+the event log past the cursor (a few seconds' worth, read by id range). Ingest replicas on
+PostgreSQL take turns through a lock on the cursor row, and copying is idempotent anyway
+(ON CONFLICT DO NOTHING).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ log = structlog.get_logger(__name__)
 EVENT, BY_PROFILE, STATE = store.EVENT, store.EVENT_BY_PROFILE, store.STATE
 
 
-def indexed_cursor(connection: Connection) -> int:
-    return connection.execute(select(STATE.c.value).where(STATE.c.key == store.PROFILE_INDEXED_EVENT_ID)).scalar_one()
+def indexed_cursor(connection: Connection, *, lock: bool = False) -> int:
+    statement = select(STATE.c.value).where(STATE.c.key == store.PROFILE_INDEXED_EVENT_ID)
+    return connection.execute(statement.with_for_update() if lock else statement).scalar_one()
 
 
 def index_batch(connection: Connection, limit: int) -> int:
     """Copies the next events (at most limit ids) past the cursor; returns how many ids it advanced."""
-    cursor = indexed_cursor(connection)
+    # Locked (PostgreSQL) so replicas take turns instead of copying the same batch twice.
+    cursor = indexed_cursor(connection, lock=True)
     # Every id up to the last one handed out is committed (or was a duplicate's, never used):
     # ids are reserved under the counter row's lock, held until commit.
     last = store.last_event_id(connection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from herald.ingest.v1 import ingest_pb2 as pb
 from herald_common.db import _alembic_config, create_service_engine, migrate
@@ -79,3 +80,42 @@ def test_the_migration_copies_existing_events_and_indexing_goes_on_from_there(se
             assert connection.execute(select(func.count()).select_from(store.EVENT_BY_PROFILE)).scalar_one() == 4
     finally:
         engine.dispose()
+
+
+def test_replicas_on_postgresql_take_turns_copying(settings):
+    """Two ingest processes' indexers at once: the second waits for the first's batch, then
+    finds nothing left to copy (SQLite has one writer, so only PostgreSQL can race here)."""
+    import threading
+
+    if settings.database_url is None:
+        pytest.skip("one SQLite file has one writer: two indexers never run at once")
+    engine = create_service_engine(settings, "ingest")
+    try:
+        migrate(engine, "ingest")
+        at = datetime(2026, 11, 1, tzinfo=UTC)
+        with engine.begin() as connection:
+            connection.execute(insert(store.EVENT), [
+                {"id": n, "workspace_id": "w", "message_id": f"m{n}", "type": "track", "name": "[Segment] X",
+                 "profile_id": "p", "user_id": None, "anonymous_id": None, "properties": "{}", "context": "{}",
+                 "timestamp": at + timedelta(seconds=n), "received_at": at}
+                for n in range(1, 51)
+            ])
+            connection.execute(store.STATE.update().where(store.STATE.c.key == store.LAST_EVENT_ID).values(value=50))
+        second: list[int] = []
+        with engine.begin() as first:
+            assert index_batch(first, 1000) == 50  # holds the cursor row until commit
+            other = threading.Thread(target=lambda: second.append(_index_in(engine)))
+            other.start()
+            other.join(timeout=1.0)
+            assert other.is_alive()  # waiting for the first batch's lock
+        other.join(timeout=10)
+        assert second == [0]
+        with engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(store.EVENT_BY_PROFILE)).scalar_one() == 50
+    finally:
+        engine.dispose()
+
+
+def _index_in(engine) -> int:
+    with engine.begin() as connection:
+        return index_batch(connection, 1000)
