@@ -40,7 +40,8 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
-def _json_dumps(value) -> str:
+def json_text(value) -> str:
+    """JSON as the engines store it (their json_serializer)."""
     return orjson.dumps(value).decode()
 
 
@@ -95,7 +96,7 @@ def create_service_engine(settings: Settings, service: str) -> Engine:
         engine = create_engine(
             f"sqlite:///{path}",
             connect_args={"check_same_thread": False, "timeout": 30},
-            json_serializer=_json_dumps,
+            json_serializer=json_text,
             json_deserializer=orjson.loads,
         )
         synchronous = settings.sqlite_synchronous
@@ -123,7 +124,7 @@ def create_service_engine(settings: Settings, service: str) -> Engine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
-        json_serializer=_json_dumps,
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
     )
     with engine.begin() as connection:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from herald_common.bulk import sqlite_time
+from herald_common.db import json_text
 from herald_services.identity.domain import Profile, ProfileBook
 from sqlalchemy import JSON, Column, Connection, Index, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -183,6 +185,11 @@ _UPDATE_PROFILE = PROFILE.update().where(PROFILE.c.id == bindparam("b_id")).valu
 )
 
 
+_SQLITE_UPDATE_PROFILE = (
+    "UPDATE profile SET user_id = ?, attributes = ?, attribute_times = ?, merged_into = ?, updated_at = ? WHERE id = ?"
+)
+
+
 @functools.cache
 def _upserts(dialect_name: str):
     dialect = postgresql if dialect_name == "postgresql" else sqlite
@@ -256,7 +263,15 @@ def save_book(connection: Connection, book: ProfileBook) -> None:
             ],
         )
     changed = [p for p in book.profiles.values() if p.changed and not p.new]
-    if changed:
+    if changed and connection.dialect.name == "sqlite":
+        # Most identifies change a profile: on SQLite the driver's executemany of values made
+        # here, rather than SQLAlchemy's bind processing of five columns a row (~9% of identity).
+        connection.exec_driver_sql(_SQLITE_UPDATE_PROFILE, [
+            (p.user_id, json_text(p.attributes), json_text(p.attribute_times), p.merged_into,
+             sqlite_time(p.updated_at), p.id)
+            for p in changed
+        ])
+    elif changed:
         connection.execute(
             _UPDATE_PROFILE,
             [{"b_id": p.id, **{f"b_{f}": getattr(p, f) for f in fields}} for p in changed],
