@@ -1,12 +1,14 @@
 """Bulk INSERTs for hot paths, without SQLAlchemy's per-row parameter processing.
 
 SQLAlchemy's executemany runs every value of every row through its type's bind processor (for
-an aware datetime, two of them) and, on SQLite, the sqlite3 module gives up the GIL at every
-row's statement step. For the few tables written per event, `insert_rows` turns rows into
-driver values itself and sends them as multi-row INSERTs on SQLite; PostgreSQL keeps
-the driver's own executemany (psycopg batches it) of the same statement. Values are what the tables hold: str, int,
-float, bool, None, and aware datetimes, stored on SQLite as SQLAlchemy stores them (naive UTC
-text with microseconds), so reads through SQLAlchemy see the same values either way.
+an aware datetime, two of them). On SQLite, executemany is also one statement step per row, and
+the sqlite3 module gives up the GIL around every step: on a writer thread beside a busy event
+loop, taking it back once per row cost more than the insert. `insert_rows` turns rows into
+driver values itself and sends them as multi-row INSERTs on SQLite; PostgreSQL gets the
+driver's own executemany (psycopg batches it) of the same statement. Values are what the
+tables hold: str, int, float, bool, None, and aware datetimes, stored on SQLite as SQLAlchemy
+stores them (naive UTC text with microseconds), so reads through SQLAlchemy see the same
+values either way.
 """
 
 from __future__ import annotations
@@ -30,22 +32,30 @@ def sqlite_time(value: datetime) -> str:
 
 
 def insert_rows(
-    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, skip_conflicts_on: Sequence[str] | None = None
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]] | Sequence[Sequence[Any]],
+    *,
+    columns: Sequence[str] | None = None,
+    skip_conflicts_on: Sequence[str] | None = None,
 ) -> int:
-    """Inserts rows (dicts with the same keys); with skip_conflicts_on, a row that conflicts on
-    those columns is skipped (ON CONFLICT DO NOTHING). Returns how many rows went in."""
+    """Inserts rows: dicts with the same keys, or tuples in the order of `columns`. With
+    skip_conflicts_on, a row that conflicts on those columns is skipped (ON CONFLICT DO
+    NOTHING). Returns how many rows went in."""
     if not rows:
         return 0
-    columns = tuple(rows[0])
+    if columns is None:
+        columns = tuple(rows[0])
+        rows = [tuple(row[c] for c in columns) for row in rows]
+    columns = tuple(columns)
     conflict = tuple(skip_conflicts_on or ())
     if connection.dialect.name != "sqlite":
         for row in rows:
-            for column in columns:
-                value = row[column]
+            for column, value in zip(columns, row):
                 if type(value) is datetime and value.tzinfo is None:
                     raise ValueError(f"{table.name}.{column}: datetimes written to the database must be aware")
         sql = _insert_sql(table.name, columns, 1, conflict, "%s")
-        return connection.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows]).rowcount
+        return connection.exec_driver_sql(sql, list(rows)).rowcount
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, SQLITE_MAX_VARIABLES // len(columns)))
     times: dict[datetime, str] = {}
     inserted = 0
@@ -54,8 +64,7 @@ def insert_rows(
         values: list[Any] = []
         append = values.append
         for row in chunk:
-            for column in columns:
-                value = row[column]
+            for value in row:
                 if type(value) is datetime:
                     text = times.get(value)
                     if text is None:

@@ -138,7 +138,8 @@ class DeliveryClient(_Client):
     async def cancel(
         self, *, send_id: str = "", campaign_id: str = "", profile_id: str = "", reason: str = ""
     ) -> int:
-        """Cancels sends not yet sending, by exactly one of send, campaign or profile; how many."""
+        """Cancels sends that have not gone out (no provider accepted them), by exactly one of send,
+        campaign or profile; how many."""
         targets = {"send_id": send_id, "campaign_id": campaign_id, "profile_id": profile_id}
         given = {name: value for name, value in targets.items() if value}
         if len(given) != 1:
@@ -148,7 +149,7 @@ class DeliveryClient(_Client):
         return response.cancelled
 
     async def cancel_sends(self, send_ids: list[str], *, reason: str = "") -> int:
-        """Cancels these sends (those not yet sending) in one call; how many were cancelled."""
+        """Cancels these sends (those that have not gone out) in one call; how many were cancelled."""
         request = delivery_pb2.CancelSendsRequest(send_ids=send_ids, reason=reason)
         response = await self.stub.CancelSends(request, timeout=self.timeout, metadata=request_metadata())
         return response.cancelled

@@ -73,16 +73,6 @@ def send_id_for(campaign_id: str, event_id: str) -> str:
     return digest
 
 
-def _insert_ignore(connection: Connection, table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
-    if not rows:
-        return
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    connection.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
-
-
 # ---- campaigns -------------------------------------------------------------------------
 
 
@@ -380,8 +370,8 @@ def _add_counts(connection: Connection, counts: dict[tuple[str, str], int]) -> N
     if not counts:
         return
     keys = list(counts)
-    _insert_ignore(connection, TriggerCountRecord.__table__,
-                   [{"campaign_id": c, "reason": r, "count": 0} for c, r in keys], ["campaign_id", "reason"])
+    insert_rows(connection, TriggerCountRecord.__table__, [{"campaign_id": c, "reason": r, "count": 0} for c, r in keys],
+                skip_conflicts_on=["campaign_id", "reason"])
     table = TriggerCountRecord.__table__
     for (campaign_id, reason), count in counts.items():
         connection.execute(
@@ -689,7 +679,7 @@ def mark_sent(
          "conversion_event_id": None, "seconds_to_convert": None}
         for goal in spec.goals
     ]
-    _insert_ignore(connection, GoalWindowRecord.__table__, windows, ["send_id", "goal_name"])
+    insert_rows(connection, GoalWindowRecord.__table__, windows, skip_conflicts_on=["send_id", "goal_name"])
     for goal in spec.goals:
         catalogue.watch(send["workspace_id"], goal.event)
 
@@ -782,9 +772,9 @@ def unsubscribe(
             table.c.workspace_id == workspace_id, table.c.profile_id.in_(profile_ids), table.c.campaign_id == campaign_id
         ))
         return
-    _insert_ignore(connection, table, [
+    insert_rows(connection, table, [
         {"workspace_id": workspace_id, "profile_id": p, "campaign_id": campaign_id, "created_at": now} for p in profile_ids
-    ], ["workspace_id", "profile_id", "campaign_id"])
+    ], skip_conflicts_on=["workspace_id", "profile_id", "campaign_id"])
 
 
 def prune_processed(connection: Connection, *, before: datetime) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from herald_common.bulk import sqlite_time
+from herald_common.bulk import insert_rows
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -160,49 +160,10 @@ _EVENT_COLUMNS = ("id", "workspace_id", "message_id", "type", "name", "profile_i
                   "properties", "context", "timestamp", "received_at")
 
 
-# SQLite: rows per multi-row INSERT (x 12 columns, well under SQLite's 32,766 variables).
-_SQLITE_ROWS_PER_STATEMENT = 250
-
-
 def insert_events(connection: Connection, rows: list[tuple]) -> int:
-    """Inserts rows (tuples in _EVENT_COLUMNS order, times aware) through the driver. A row whose
-    (workspace, message id) is already there is skipped; returns how many went in.
-
-    On SQLite, rows go in multi-row INSERTs rather than executemany: the sqlite3 module gives
-    up the GIL around every statement step, so executemany takes the GIL back once per row, and
-    with the event loop busy on the other thread each of those waits cost more than the insert.
-    """
-    if not rows:
-        return 0
-    columns = ", ".join(f'"{c}"' for c in _EVENT_COLUMNS)
-    head = f"INSERT INTO event ({columns}) VALUES "
-    tail = " ON CONFLICT (workspace_id, message_id) DO NOTHING"
-    if connection.dialect.name != "sqlite":
-        marks = ", ".join(["%s"] * len(_EVENT_COLUMNS))
-        return connection.exec_driver_sql(f"{head}({marks}){tail}", rows).rowcount
-    text_of: dict[datetime, str] = {}
-
-    def as_text(value: datetime) -> str:
-        found = text_of.get(value)
-        if found is None:
-            found = text_of[value] = sqlite_time(value)
-        return found
-
-    inserted = 0
-    for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
-        values = []
-        for row in chunk:
-            values.extend(row[:10])
-            values.append(as_text(row[10]))
-            values.append(as_text(row[11]))
-        inserted += connection.exec_driver_sql(head + _sqlite_marks(len(chunk)) + tail, tuple(values)).rowcount
-    return inserted
-
-
-@functools.lru_cache(maxsize=8)
-def _sqlite_marks(count: int) -> str:
-    return ", ".join(["(" + ", ".join("?" * len(_EVENT_COLUMNS)) + ")"] * count)
+    """Inserts rows (tuples in _EVENT_COLUMNS order, times aware); a row whose (workspace,
+    message id) is already there is skipped. Returns how many went in."""
+    return insert_rows(connection, EVENT, rows, columns=_EVENT_COLUMNS, skip_conflicts_on=("workspace_id", "message_id"))
 
 
 def event_ids_between(connection: Connection, first: int, last: int) -> set[int]:
