@@ -202,6 +202,17 @@ class Plan:
     record_index: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[FieldWarning] = field(default_factory=list)
+    # The user ids, anonymous ids and previous ids named by identity's calls, and those named by
+    # ingest's: when they share none, the Record call need not wait for identity's calls.
+    identity_ids: set[str] = field(default_factory=set)
+    record_ids: set[str] = field(default_factory=set)
+
+    @property
+    def record_waits_for_identity(self) -> bool:
+        """Whether some event for ingest names a user that an identify, alias or group call of
+        the same request names too, so identity must apply those first: the event is then
+        recorded against the profile they made or joined."""
+        return not self.identity_ids.isdisjoint(self.record_ids)
 
     @property
     def kept(self) -> int:
@@ -277,6 +288,7 @@ class _Planner:
         self.batch_context = batch_context or None
         self.record_events = self.plan.record.events
         self.record_index = self.plan.record_index
+        self.record_ids = self.plan.record_ids
         self.handlers = {
             "track": self._track,
             "page": self._page,
@@ -365,6 +377,11 @@ class _Planner:
             received_at=self.received_ts,
         )
         self.record_index.append(index)
+        # Only ids that are set: identity_ids may hold "" (a call without one), which must not match.
+        if user_id:
+            self.record_ids.add(user_id)
+        if anonymous_id:
+            self.record_ids.add(anonymous_id)
 
     def _track(self, index: int, item: dict[str, Any]) -> None:
         self._record(index, item, "track")
@@ -392,6 +409,7 @@ class _Planner:
         )
         set_timestamp(call.timestamp, when)
         self.plan.identify_index.append(index)
+        self.plan.identity_ids.update((user_id, anonymous_id))
 
     def _alias(self, index: int, item: dict[str, Any]) -> None:
         previous_id = _id(item.get("previousId"), "previousId")
@@ -405,6 +423,7 @@ class _Planner:
         call = self.plan.alias.calls.add(message_id=message_id, previous_id=previous_id, user_id=user_id)
         set_timestamp(call.timestamp, when)
         self.plan.alias_index.append(index)
+        self.plan.identity_ids.update((previous_id, user_id))
 
     def _group(self, index: int, item: dict[str, Any]) -> None:
         user_id, anonymous_id = self._identities(item)
@@ -423,6 +442,7 @@ class _Planner:
         )
         set_timestamp(call.timestamp, when)
         self.plan.group_index.append(index)
+        self.plan.identity_ids.update((user_id, anonymous_id))
 
 
 def plan_call(kind: str, payload: dict[str, Any], *, received_at: datetime) -> Plan:

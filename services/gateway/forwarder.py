@@ -1,8 +1,11 @@
 """The gateway's calls out: write key -> workspace, and a plan's fan-out to identity and ingest.
 
-One request becomes at most one Identify, one Alias and one Group call to identity, then one Record
-call to ingest, in that order: identity first, so a track in the same batch as its identify is
-recorded against the identified profile. Under load, concurrent requests share calls (see
+One request becomes at most one Identify, one Alias and one Group call to identity, and one Record
+call to ingest. When an event for ingest names a user (user id or anonymous id) that one of the
+request's identity calls names too, identity goes first, so a track in the same batch as its
+identify is recorded against the identified profile. When they share no id, as in a server-side
+batch of many users' calls, nothing orders them and both go at once: the request then waits for
+the slower of the two rather than for their sum. Under load, concurrent requests share calls (see
 coalescer.py), so there are fewer calls than requests, never more. gRPC failures become the typed
 errors below, which the HTTP layer turns into status codes.
 """
@@ -187,7 +190,22 @@ class Forwarder:
         return outcome
 
     async def _send(self, plan: Plan, outcome: Outcome, weight: int) -> None:
-        service = "identity"
+        to_identity = plan.identify_index or plan.alias_index or plan.group_index
+        if not (to_identity and plan.record_index) or plan.record_waits_for_identity:
+            await self._to_identity(plan, outcome, weight)
+            await self._to_ingest(plan, outcome, weight)
+            return
+        failures = [
+            result
+            for result in await asyncio.gather(
+                self._to_identity(plan, outcome, weight), self._to_ingest(plan, outcome, weight), return_exceptions=True
+            )
+            if isinstance(result, BaseException)
+        ]
+        if failures:
+            raise failures[0]
+
+    async def _to_identity(self, plan: Plan, outcome: Outcome, weight: int) -> None:
         try:
             if plan.identify_index:
                 results = await self.identify.call(plan.identify, weight=weight)
@@ -197,13 +215,18 @@ class Forwarder:
                 await self.alias.call(plan.alias, weight=weight)
             if plan.group_index:
                 await self.group.call(plan.group, weight=weight)
-            if plan.record_index:
-                service = "ingest"
-                results = await self.record.call(plan.record, weight=weight)
-                for index, result in zip(plan.record_index, results):
-                    if result.outcome == REJECTED:
-                        outcome.rejected.append(Rejection(index, result.reason or "refused by ingest"))
-                    elif result.warning:
-                        outcome.warnings.append(FieldWarning(index, result.warning_field, result.warning))
         except grpc.aio.AioRpcError as error:
-            raise translate(error, service) from None
+            raise translate(error, "identity") from None
+
+    async def _to_ingest(self, plan: Plan, outcome: Outcome, weight: int) -> None:
+        if not plan.record_index:
+            return
+        try:
+            results = await self.record.call(plan.record, weight=weight)
+        except grpc.aio.AioRpcError as error:
+            raise translate(error, "ingest") from None
+        for index, result in zip(plan.record_index, results):
+            if result.outcome == REJECTED:
+                outcome.rejected.append(Rejection(index, result.reason or "refused by ingest"))
+            elif result.warning:
+                outcome.warnings.append(FieldWarning(index, result.warning_field, result.warning))

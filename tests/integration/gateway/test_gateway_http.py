@@ -86,6 +86,71 @@ async def test_identity_calls_are_made_before_record_so_the_tracked_user_exists(
     assert recording_ingest.seen == [True]
 
 
+def _hold_identify_calls(gateway) -> asyncio.Event:
+    """Identify calls from this gateway wait until the returned event is set."""
+    release = asyncio.Event()
+    coalescer = gateway.app.forwarder.identify
+    send = coalescer._send
+
+    async def held(request):
+        await release.wait()
+        return await send(request)
+
+    coalescer._send = held
+    return release
+
+
+async def test_tracks_of_users_the_batch_does_not_identify_are_recorded_without_waiting_for_identity(
+    gateway, http, recording_ingest, identity
+):
+    release = _hold_identify_calls(gateway)
+    answer = asyncio.ensure_future(
+        post(http, "/v1/batch", batch(identify("held-user", {"plan": "x"}), track("other-user")), basic_auth())
+    )
+    for _ in range(200):
+        if recording_ingest.requests:
+            break
+        await asyncio.sleep(0.01)
+    # Ingest had the track while the identify was still held back.
+    assert [e.user_id for e in recording_ingest.events] == ["other-user"]
+    assert not answer.done()
+    release.set()
+    response = await answer
+    assert response.status_code == 200, response.text
+    assert orjson.loads((await identity.get_user(WORKSPACE, "held-user")).attributes_json) == {"plan": "x"}
+
+
+@pytest.mark.parametrize(
+    "tracked",
+    [track("u1"), track("", anonymousId="a1"), track("u9", anonymousId="a1")],
+    ids=["same-user-id", "same-anonymous-id", "anonymous-id-joined-by-the-identify"],
+)
+async def test_tracks_of_a_user_the_batch_identifies_wait_for_identity(gateway, http, recording_ingest, tracked):
+    release = _hold_identify_calls(gateway)
+    answer = asyncio.ensure_future(
+        post(http, "/v1/batch", batch(identify("u1", {"plan": "x"}, anonymousId="a1"), tracked, track("u2")), basic_auth())
+    )
+    await asyncio.sleep(0.3)
+    assert recording_ingest.requests == []
+    release.set()
+    assert (await answer).status_code == 200
+    assert len(recording_ingest.events) == 2
+
+
+async def test_identity_failure_is_reported_even_when_the_record_call_went_at_the_same_time(
+    gateway, http, recording_ingest
+):
+    coalescer = gateway.app.forwarder.identify
+
+    async def unavailable(request):
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "identity is restarting")
+
+    coalescer._send = unavailable
+    response = await post(http, "/v1/batch", batch(identify("u1"), track("u2")), basic_auth())
+    assert response.status_code == 503
+    assert "identity" in response.json()["error"]
+
+
 async def test_alias_and_group_in_a_batch_reach_identity(http, identity):
     response = await post(
         http,

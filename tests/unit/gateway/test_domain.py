@@ -357,3 +357,32 @@ def test_inflight_gate_is_full_at_its_limit():
     assert not gate.full
     gate.try_admit(2)
     assert gate.full
+
+
+# ---- whether ingest's call waits for identity's --------------------------------------------
+
+
+def _plan(*events):
+    return plan_batch({"batch": list(events)}, received_at=RECEIVED, body_bytes=100)
+
+
+@pytest.mark.parametrize(
+    ("events", "waits"),
+    [
+        ([{"type": "identify", "userId": "u1"}, {"type": "track", "userId": "u2", "event": "E"}], False),
+        ([{"type": "identify", "userId": "u1"}, {"type": "track", "userId": "u1", "event": "E"}], True),
+        # The track comes first in the batch: identity still goes first for it.
+        ([{"type": "track", "userId": "u1", "event": "E"}, {"type": "identify", "userId": "u1"}], True),
+        ([{"type": "identify", "userId": "u1", "anonymousId": "a1"}, {"type": "page", "anonymousId": "a1", "name": "P"}], True),
+        ([{"type": "alias", "previousId": "a1", "userId": "u1"}, {"type": "track", "anonymousId": "a1", "event": "E"}], True),
+        ([{"type": "alias", "previousId": "u0", "userId": "u1"}, {"type": "track", "userId": "u0", "event": "E"}], True),
+        ([{"type": "group", "groupId": "g1", "userId": "u1"}, {"type": "screen", "userId": "u1", "name": "S"}], True),
+        # An identify without an anonymousId and a track without a userId share no id.
+        ([{"type": "identify", "userId": "u1"}, {"type": "track", "anonymousId": "a9", "event": "E"}], False),
+        ([{"type": "track", "userId": "u1", "event": "E"}], False),
+    ],
+    ids=["other-user", "same-user", "track-first", "anonymous-id", "alias-previous-anonymous", "alias-previous-user",
+         "group", "no-shared-empty-id", "no-identity-calls"],
+)
+def test_record_waits_for_identity_only_when_they_name_the_same_user(events, waits):
+    assert _plan(*events).record_waits_for_identity is waits
