@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 # ---- commands and results -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs twice as much, once per call of every batch
 class IdentifyCommand:
     user_id: str | None
     anonymous_id: str | None

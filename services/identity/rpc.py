@@ -101,15 +101,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             now=now,
         )
         count_identity_calls("identify", len(calls))
-        return identity_pb2.IdentifyResponse(
-            results=[
-                identity_pb2.IdentifyResult(
-                    profile_id=o.profile_id,
-                    rejected=[identity_pb2.FieldRejection(field=r.field, reason=r.reason) for r in o.rejected],
-                )
-                for o in outcomes
-            ]
-        )
+        response = identity_pb2.IdentifyResponse()
+        add = response.results.add  # built in place: no per-result copy
+        for outcome in outcomes:
+            result = add(profile_id=outcome.profile_id)
+            for refusal in outcome.rejected:
+                result.rejected.add(field=refusal.field, reason=refusal.reason)
+        return response
 
     async def Alias(self, request, context):
         now = self.clock.now()

@@ -173,13 +173,16 @@ def _upsert(connection: Connection, table):
 # Statements of the batch path, built once: building and cache-keying a statement costs more
 # than running it for a request of a hundred calls.
 _PROFILE_FIELDS = ("user_id", "attributes", "attribute_times", "merged_into", "updated_at")
-_PROFILES_BY_USER = select(PROFILE).where(
+# What the batch path reads of a profile, in Profile's order: not its times (it only writes them).
+_BOOK_COLUMNS = (PROFILE.c.id, PROFILE.c.workspace_id, PROFILE.c.user_id, PROFILE.c.attributes,
+                 PROFILE.c.attribute_times, PROFILE.c.merged_into)
+_PROFILES_BY_USER = select(*_BOOK_COLUMNS).where(
     PROFILE.c.workspace_id == bindparam("workspace_id"), PROFILE.c.user_id.in_(bindparam("ids", expanding=True))
 )
 _ALIASES = select(ALIAS.c.anonymous_id, ALIAS.c.profile_id).where(
     ALIAS.c.workspace_id == bindparam("workspace_id"), ALIAS.c.anonymous_id.in_(bindparam("ids", expanding=True))
 )
-_PROFILES_BY_ID = select(PROFILE).where(PROFILE.c.id.in_(bindparam("ids", expanding=True)))
+_PROFILES_BY_ID = select(*_BOOK_COLUMNS).where(PROFILE.c.id.in_(bindparam("ids", expanding=True)))
 _UPDATE_PROFILE = PROFILE.update().where(PROFILE.c.id == bindparam("b_id")).values(
     {f: bindparam(f"b_{f}") for f in _PROFILE_FIELDS}
 )
@@ -211,16 +214,8 @@ def workspace_exists(connection: Connection, workspace_id: str) -> bool:
 
 
 def _profile(row) -> Profile:
-    return Profile(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        user_id=row.user_id,
-        attributes=row.attributes,
-        attribute_times=row.attribute_times,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        merged_into=row.merged_into,
-    )
+    profile_id, workspace_id, user_id, attributes, attribute_times, merged_into = row
+    return Profile(profile_id, workspace_id, user_id, attributes, attribute_times, None, None, merged_into)
 
 
 def load_book(
@@ -266,11 +261,14 @@ def save_book(connection: Connection, book: ProfileBook) -> None:
     if changed and connection.dialect.name == "sqlite":
         # Most identifies change a profile: on SQLite the driver's executemany of values made
         # here, rather than SQLAlchemy's bind processing of five columns a row (~9% of identity).
-        connection.exec_driver_sql(_SQLITE_UPDATE_PROFILE, [
-            (p.user_id, json_text(p.attributes), json_text(p.attribute_times), p.merged_into,
-             sqlite_time(p.updated_at), p.id)
-            for p in changed
-        ])
+        times: dict[datetime, str] = {}  # every change of a batch has the batch's time
+        rows = []
+        for p in changed:
+            stamp = times.get(p.updated_at)
+            if stamp is None:
+                stamp = times[p.updated_at] = sqlite_time(p.updated_at)
+            rows.append((p.user_id, json_text(p.attributes), json_text(p.attribute_times), p.merged_into, stamp, p.id))
+        connection.exec_driver_sql(_SQLITE_UPDATE_PROFILE, rows)
     elif changed:
         connection.execute(
             _UPDATE_PROFILE,
