@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Table
 
 SQLITE_MAX_VARIABLES = 32_766
 MAX_ROWS_PER_STATEMENT = 500
@@ -57,23 +57,40 @@ def insert_rows(
         sql = _insert_sql(table.name, columns, 1, conflict, "%s")
         return connection.exec_driver_sql(sql, list(rows)).rowcount
     per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, SQLITE_MAX_VARIABLES // len(columns)))
+    time_positions = _time_positions(table, columns)
     times: dict[datetime, str] = {}
     inserted = 0
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         values: list[Any] = []
-        append = values.append
+        extend = values.extend
+        # A row goes in whole; only its time columns are then rewritten (checking the type of
+        # every value cost more than the insert's own statement step).
         for row in chunk:
-            for value in row:
+            base = len(values)
+            extend(row)
+            for position in time_positions:
+                value = values[base + position]
                 if type(value) is datetime:
                     text = times.get(value)
                     if text is None:
                         text = times[value] = sqlite_time(value)
-                    value = text
-                append(value)
+                    values[base + position] = text
         sql = _insert_sql(table.name, columns, len(chunk), conflict, "?")
         inserted += connection.exec_driver_sql(sql, tuple(values)).rowcount
     return inserted
+
+
+@functools.lru_cache(maxsize=64)
+def _time_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
+    """Where the date-time columns are among columns."""
+    positions = []
+    for position, name in enumerate(columns):
+        kind = table.c[name].type
+        # SQLModel's datetime columns are a TypeDecorator over DateTime.
+        if isinstance(kind, DateTime) or isinstance(getattr(kind, "impl_instance", None), DateTime):
+            positions.append(position)
+    return tuple(positions)
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 TRACK_PREFIX = "[Segment] "
@@ -39,10 +40,7 @@ def _text(value: Any) -> str | None:
 def event_name(kind: str, event: str, properties: dict[str, Any], context: dict[str, Any]) -> str:
     """'[Segment] <event>' for track, '[Segment Page] <name or url>', '[Segment Screen] <name>'."""
     if kind == "track":
-        name = _text(event)
-        if name is None:
-            raise EventRefused("event", "a track call needs an event name")
-        return _limit(TRACK_PREFIX + name)
+        return track_name(event)
     if kind == "page":
         page_context = context.get("page") if isinstance(context.get("page"), dict) else {}
         name = _text(event) or _text(properties.get("name")) or _text(properties.get("url")) or _text(page_context.get("url"))
@@ -55,6 +53,16 @@ def event_name(kind: str, event: str, properties: dict[str, Any], context: dict[
             raise EventRefused("name", "a screen call needs a name")
         return _limit(SCREEN_PREFIX + name)
     raise EventRefused("type", f"{kind!r} is not one of track, page, screen")
+
+
+@functools.lru_cache(maxsize=4096)
+def track_name(event: str) -> str:
+    """A track's name depends on its event alone, and a workspace sends few distinct ones:
+    cached (a refusal raises each time; lru_cache keeps no exceptions)."""
+    name = _text(event)
+    if name is None:
+        raise EventRefused("event", "a track call needs an event name")
+    return _limit(TRACK_PREFIX + name)
 
 
 def _limit(name: str) -> str:
@@ -108,25 +116,26 @@ def event_time(*, timestamp: str, sent_at: str, original_timestamp: str, receive
 
 def event_time_lenient(
     *, timestamp: str, sent_at: str, original_timestamp: str, received_at: datetime
-) -> tuple[datetime, list[EventRefused]]:
+) -> tuple[datetime, Sequence[EventRefused]]:
     """event_time, but a time field that cannot be read is ignored (and reported) rather than
     costing the event: an event is never lost over its clock. Each field is parsed once."""
-    if not (timestamp or sent_at or original_timestamp):
-        return received_at, []
+    if not timestamp and not original_timestamp and (not sent_at or _parse_iso(sent_at) is not None):
+        # The usual case (a batch's sentAt and nothing else): the time received.
+        return received_at, ()
     ignored: list[EventRefused] = []
-
-    def read(value: str, field: str) -> datetime | None:
-        if not value:
-            return None
-        parsed = _parse_iso(value)
-        if parsed is None:
-            ignored.append(EventRefused(field, f"{value!r} is not an ISO 8601 time; ignored"))
-        return parsed
-
-    explicit = read(timestamp, "timestamp")
-    sent = read(sent_at, "sentAt")
-    original = read(original_timestamp, "originalTimestamp")
+    explicit = _read_time(timestamp, "timestamp", ignored)
+    sent = _read_time(sent_at, "sentAt", ignored)
+    original = _read_time(original_timestamp, "originalTimestamp", ignored)
     return _combine(explicit, sent, original, received_at), ignored
+
+
+def _read_time(value: str, field: str, ignored: list[EventRefused]) -> datetime | None:
+    if not value:
+        return None
+    parsed = _parse_iso(value)
+    if parsed is None:
+        ignored.append(EventRefused(field, f"{value!r} is not an ISO 8601 time; ignored"))
+    return parsed
 
 
 def property_set(properties: dict[str, Any]) -> tuple[str, ...]:

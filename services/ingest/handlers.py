@@ -18,6 +18,7 @@ from herald_services.ingest.domain import (
     EventRefused,
     event_name,
     event_time_lenient,
+    track_name,
     hour_bucket,
     property_set,
 )
@@ -69,19 +70,23 @@ def prepare(
     """Names and times each event (pure); an event that cannot be kept is refused alone.
 
     The rpc layer passes the request's messages as they are, rather than copying each first;
-    received_at reads an event's received time.
+    received_at reads an event's received time. This runs once per event at 25,000+ events a
+    second, so each field is read from the message once and the common cases go first.
     """
     prepared, rejected = [], {}
+    append = prepared.append
     for index, incoming in enumerate(events):
         received = received_at(incoming)
+        user_id, anonymous_id, message_id = incoming.user_id, incoming.anonymous_id, incoming.message_id
+        kind, raw_properties, raw_context = incoming.type, incoming.properties_json, incoming.context_json
         try:
-            if not incoming.user_id and not incoming.anonymous_id:
+            if not user_id and not anonymous_id:
                 raise EventRefused("userId", "an event needs a userId or an anonymousId")
-            if not incoming.message_id:
+            if not message_id:
                 raise EventRefused("messageId", "is required")
-            properties = _object(incoming.properties_json, "properties")
-            context = _object(incoming.context_json, "context")
-            name = event_name(incoming.type, incoming.event, properties, context)
+            properties = _object(raw_properties, "properties")
+            context = _object(raw_context, "context")
+            name = track_name(incoming.event) if kind == "track" else event_name(kind, incoming.event, properties, context)
             when, ignored = event_time_lenient(
                 timestamp=incoming.timestamp,
                 sent_at=incoming.sent_at,
@@ -91,20 +96,21 @@ def prepare(
         except EventRefused as refusal:
             rejected[index] = str(refusal)
             continue
-        prepared.append(
+        append(
             PreparedEvent(
-                index=index,
-                message_id=incoming.message_id,
-                type=incoming.type,
-                name=name,
-                user_id=incoming.user_id,
-                anonymous_id=incoming.anonymous_id,
-                properties=properties,
-                properties_json=(incoming.properties_json or b"{}").decode(),
-                context_json=(incoming.context_json or b"{}").decode(),
-                timestamp=when,
-                received_at=received,
-                warning=(ignored[0].field, ignored[0].reason) if ignored else None,
+                index,
+                message_id,
+                kind,
+                name,
+                user_id,
+                anonymous_id,
+                properties,
+                raw_properties.decode() if raw_properties else "{}",
+                raw_context.decode() if raw_context else "{}",
+                when,
+                received,
+                "",
+                (ignored[0].field, ignored[0].reason) if ignored else None,
             )
         )
     return prepared, rejected
@@ -117,7 +123,7 @@ def _object(raw: bytes, field_name: str) -> dict[str, Any]:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise EventRefused(field_name, f"is not JSON ({error})") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise EventRefused(field_name, "must be a JSON object")
     return value
 
