@@ -39,6 +39,13 @@ SERVICES_ROOT = _services_root()
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
+# SQLite databases a service keeps beside its own file, attached to each of its connections
+# under these names. SQLite has one writer per file, so a table that a background job rewrites
+# in bulk lives in its own file, where that job never holds up the service's own commits.
+# Unqualified names find a table in an attached file when the main one has none, so the same
+# statements serve SQLite and PostgreSQL (where the tables are in the service's schema).
+SQLITE_ATTACHED: dict[str, tuple[str, ...]] = {"ingest": ("profile_index",)}
+
 
 def json_text(value) -> str:
     """JSON as the engines store it (their json_serializer)."""
@@ -84,8 +91,10 @@ def schema_name(settings: Settings, service: str) -> str:
     return name
 
 
-def sqlite_path(settings: Settings, service: str) -> Path:
-    return Path(settings.data_dir) / f"{service}.db"
+def sqlite_path(settings: Settings, service: str, attached: str | None = None) -> Path:
+    """The service's SQLite file, or the file of one of its attached databases."""
+    name = service if attached is None else f"{service}-{attached.replace('_', '-')}"
+    return Path(settings.data_dir) / f"{name}.db"
 
 
 def create_service_engine(settings: Settings, service: str) -> Engine:
@@ -101,18 +110,22 @@ def create_service_engine(settings: Settings, service: str) -> Engine:
         )
         synchronous = settings.sqlite_synchronous
         cache_mb = settings.sqlite_cache_mb
+        attached = {name: str(sqlite_path(settings, service, name)) for name in SQLITE_ATTACHED.get(service, ())}
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute(f"PRAGMA cache_size={-1024 * cache_mb}")
             # Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: a checkpoint runs inside
             # some commit, and fewer, larger ones write each hot index page back fewer times.
             cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            for name, file in attached.items():
+                cursor.execute(f"ATTACH DATABASE ? AS {name}", (file,))
+            for schema in ("main", *attached):
+                cursor.execute(f"PRAGMA {schema}.journal_mode=WAL")
+                cursor.execute(f"PRAGMA {schema}.synchronous={synchronous}")
+                cursor.execute(f"PRAGMA {schema}.cache_size={-1024 * cache_mb}")
             cursor.close()
 
         return engine

@@ -27,7 +27,10 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
     identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
     campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
     dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
-    indexer = ProfileIndexer(engine=engine, runner=runner)
+    # Its own thread and connection: on SQLite it writes only the attached profile_index file,
+    # so its batches run beside recording instead of between recording's commits.
+    index_runner = runner_for(engine, "ingest-index", sqlite_writer_thread=True)
+    indexer = ProfileIndexer(engine=engine, runner=index_runner)
     servicer = IngestServicer(
         engine=engine,
         runner=runner,
@@ -36,6 +39,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         on_recorded=dispatcher.wake,
         on_committed=dispatcher.committed,
         on_purged=dispatcher.forget,
+        purge_lock=indexer.exclusive,
     )
     registration = Registration(ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicer, SERVICE_NAME)
     server, port, health = create_server(address or settings.ingest_address, [registration])
@@ -45,7 +49,8 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         port,
         health,
         [SERVICE_NAME],
-        closers=[identity.close, campaign.close, runner.shutdown, engine.dispose, dispatcher.stop, indexer.stop],
+        closers=[identity.close, campaign.close, runner.shutdown, index_runner.shutdown, engine.dispose, dispatcher.stop,
+                 indexer.stop],
         starters=[dispatcher.start, indexer.start],
         extras={"dispatcher": dispatcher, "indexer": indexer},
     )

@@ -2,20 +2,28 @@
 
 An index keyed by user lands at a random place for every event, so maintaining it inside
 each recording transaction dirtied a page per event: more work than the event row itself,
-and most of what each commit wrote. Here the events past `profile_indexed_event_id` are
-copied into `event_by_profile` every `interval` seconds (or at once while a backlog remains),
-in key order and one transaction per batch, so each page of the index is written once per
-batch rather than once per event.
+and most of what each commit wrote. Here the events past the cursor in
+`event_by_profile_state` are copied into `event_by_profile` every `interval` seconds (or at
+once while a backlog remains), in key order and one transaction per batch, so each page of
+the index is written once per batch rather than once per event.
+
+On SQLite both tables live in a database file of their own (ingest-profile-index.db, attached
+to every ingest connection as `profile_index`), and the indexer runs on a thread and
+connection of its own: its transaction reads the event log (a WAL reader never waits) and
+writes only that file, so a batch never holds up recording. (In the event log's file, each
+batch held the single writer for up to a quarter of a second, which was most of recording's
+p99 latency.) On PostgreSQL both tables are in ingest's schema, and ingest replicas take
+turns through a lock on the cursor row; copying is idempotent anyway (ON CONFLICT DO NOTHING).
 
 Readers never miss an event: a user's events are those in `event_by_profile` plus those in
-the event log past the cursor (a few seconds' worth, read by id range). Ingest replicas on
-PostgreSQL take turns through a lock on the cursor row, and copying is idempotent anyway
-(ON CONFLICT DO NOTHING).
+the event log past the cursor (a few seconds' worth, read by id range). The cursor is read
+first, so the log is read later than the index and holds everything the cursor covers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import structlog
 from herald_services.ingest import store
@@ -23,11 +31,11 @@ from sqlalchemy import Connection, Engine, select, update
 
 log = structlog.get_logger(__name__)
 
-EVENT, BY_PROFILE, STATE = store.EVENT, store.EVENT_BY_PROFILE, store.STATE
+EVENT, BY_PROFILE, CURSOR = store.EVENT, store.EVENT_BY_PROFILE, store.EVENT_BY_PROFILE_STATE
 
 
 def indexed_cursor(connection: Connection, *, lock: bool = False) -> int:
-    statement = select(STATE.c.value).where(STATE.c.key == store.PROFILE_INDEXED_EVENT_ID)
+    statement = select(CURSOR.c.value).where(CURSOR.c.key == store.INDEXED_EVENT_ID)
     return connection.execute(statement.with_for_update() if lock else statement).scalar_one()
 
 
@@ -51,21 +59,26 @@ def index_batch(connection: Connection, limit: int) -> int:
         insert.from_select(["workspace_id", "profile_id", "timestamp", "event_id"], source).on_conflict_do_nothing()
     )
     connection.execute(
-        update(STATE).where(STATE.c.key == store.PROFILE_INDEXED_EVENT_ID, STATE.c.value < upto).values(value=upto)
+        update(CURSOR).where(CURSOR.c.key == store.INDEXED_EVENT_ID, CURSOR.c.value < upto).values(value=upto)
     )
     return upto - cursor
 
 
 class ProfileIndexer:
+    """Runs index_batch on its own runner (one thread on SQLite). `exclusive` is held by each
+    batch; a privacy purge holds it too, so it never races a batch that read the events it
+    deletes (which would leave an index row pointing at nothing)."""
+
     def __init__(self, *, engine: Engine, runner, interval: float = 2.0, batch: int = 100_000) -> None:
         self.engine = engine
         self.runner = runner
         self.interval = interval
         self.batch = batch
+        self.exclusive = threading.Lock()
         self._task: asyncio.Task | None = None
 
     def run_once(self) -> int:
-        with self.engine.begin() as connection:
+        with self.exclusive, self.engine.begin() as connection:
             return index_batch(connection, self.batch)
 
     async def _run(self) -> None:

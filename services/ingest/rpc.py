@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -34,6 +35,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         on_recorded: Callable[[], None],
         on_committed: Callable[[list[tuple]], None] = lambda rows: None,
         on_purged: Callable[[], None] = lambda: None,
+        purge_lock: AbstractContextManager = nullcontext(),
     ) -> None:
         self.engine = engine
         self.runner = runner
@@ -43,6 +45,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.on_recorded = on_recorded
         self.on_committed = on_committed
         self.on_purged = on_purged
+        self.purge_lock = purge_lock
         self.recorder = GroupCommit(runner, self._record_groups)
         self._received_at: dict[tuple[int, int], object] = {}
 
@@ -171,12 +174,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def PurgeUserEvents(self, request, context):
         _require(workspace_id=request.workspace_id)
-        deleted = await self._write(
-            handlers.purge_user_events, workspace_id=request.workspace_id, profile_ids=list(request.profile_ids)
-        )
+        deleted = await self.runner.run(self._purge, request.workspace_id, list(request.profile_ids))
         self.resolver.forget(set(request.profile_ids))
         self.on_purged()
         return ingest_pb2.PurgeUserEventsResponse(deleted=deleted)
+
+    def _purge(self, workspace_id: str, profile_ids: list[str]) -> int:
+        # Not while the per-user indexer copies a batch: it could have read the events deleted here.
+        with self.purge_lock, self.engine.begin() as connection:
+            return handlers.purge_user_events(connection, workspace_id=workspace_id, profile_ids=profile_ids)
 
 
 def _require(**fields: str) -> None:

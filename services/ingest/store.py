@@ -39,7 +39,10 @@ from sqlmodel import Field, SQLModel
 _EVENT_ID = BigInteger().with_variant(Integer, "sqlite")
 LAST_EVENT_ID = "last_event_id"  # the last event id handed out
 DELIVERED_EVENT_ID = "delivered_event_id"
-PROFILE_INDEXED_EVENT_ID = "profile_indexed_event_id"  # event_by_profile holds every event up to it
+INDEXED_EVENT_ID = "indexed_event_id"  # event_by_profile holds every event up to it
+# On SQLite these live in ingest's attached `profile_index` database (ingest-profile-index.db),
+# so that building the per-user index never holds the event log's write lock.
+PROFILE_INDEX_TABLES = ("event_by_profile", "event_by_profile_state")
 
 
 class IngestTable(SQLModel, registry=registry()):
@@ -79,6 +82,15 @@ class EventByProfileRecord(IngestTable, table=True):
     profile_id: str = Field(primary_key=True, max_length=40)
     timestamp: datetime = Field(primary_key=True)
     event_id: int = Field(sa_column=Column(_EVENT_ID, primary_key=True, autoincrement=False))
+
+
+class EventByProfileStateRecord(IngestTable, table=True):
+    """How far event_by_profile has got, beside it (the same file on SQLite), so the indexer's
+    transactions write nothing of the event log's database."""
+
+    __tablename__ = "event_by_profile_state"
+    key: str = Field(primary_key=True, max_length=40)
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class EventNameRecord(IngestTable, table=True):
@@ -126,6 +138,7 @@ class IngestStateRecord(IngestTable, table=True):
 
 EVENT = EventRecord.__table__
 EVENT_BY_PROFILE = EventByProfileRecord.__table__
+EVENT_BY_PROFILE_STATE = EventByProfileStateRecord.__table__
 EVENT_NAME = EventNameRecord.__table__
 EVENT_COUNT = EventCountRecord.__table__
 PROPERTY_SET = PropertySetRecord.__table__

@@ -3,6 +3,7 @@ not-yet-indexed events alike, a purge removes both, and the migration copies exi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -119,3 +120,25 @@ def test_replicas_on_postgresql_take_turns_copying(settings):
 def _index_in(engine) -> int:
     with engine.begin() as connection:
         return index_batch(connection, 1000)
+
+
+async def test_recording_never_waits_for_the_per_user_index(services):
+    """On SQLite the index has a file of its own: with its write lock held (as by a long
+    indexing batch), batches are still recorded and handed on."""
+    import sqlite3
+
+    from herald_common.db import sqlite_path
+
+    if services.settings.database_url is not None:
+        pytest.skip("PostgreSQL locks rows, not files: the indexer's rows are not the recorder's")
+    held = sqlite3.connect(sqlite_path(services.settings, "ingest", "profile_index"), isolation_level=None)
+    held.execute("BEGIN IMMEDIATE")
+    try:
+        await asyncio.wait_for(record(services, *(track(f"h{n}", user_id="hal") for n in range(20))), timeout=5)
+        await services.campaign.wait_for(20, timeout=5)
+    finally:
+        held.execute("ROLLBACK")
+        held.close()
+    _indexer(services).run_once()
+    events = (await services.ingest.list_user_events(WORKSPACE, "hal", 100)).events
+    assert sorted(e.message_id for e in events) == sorted(f"h{n}" for n in range(20))
