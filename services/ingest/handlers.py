@@ -18,9 +18,9 @@ from herald_services.ingest.domain import (
     EventRefused,
     event_name,
     event_time_lenient,
-    track_name,
     hour_bucket,
     property_set,
+    track_name,
 )
 from herald_services.ingest.profile_index import indexed_cursor
 from herald_services.ingest.store import EVENT, EVENT_BY_PROFILE, EVENT_COUNT, EVENT_NAME, PROPERTY_SET

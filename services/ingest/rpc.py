@@ -67,22 +67,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             found = self._received_at[key] = to_datetime(stamp, now)
         return found
 
-    def _received_reader(self, now):
-        """An event's received time; the events of one HTTP request come together and share
-        it, so the last answer is kept and compared first."""
-        last = [None, None, None]
-
-        def read(event):
-            stamp = event.received_at
-            seconds, nanos = stamp.seconds, stamp.nanos
-            if seconds == last[0] and nanos == last[1]:
-                return last[2]
-            found = self._received(stamp, now)
-            last[:] = seconds, nanos, found
-            return found
-
-        return read
-
     async def _read(self, handler, **kwargs):
         return await read_in(self.runner, self.engine, handler, **kwargs)
 
@@ -92,7 +76,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def Record(self, request, context):
         _require(workspace_id=request.workspace_id)
         now = self.clock.now()
-        prepared, rejected = handlers.prepare(request.events, self._received_reader(now))
+        prepared, rejected = handlers.prepare(request.events, lambda e: self._received(e.received_at, now))
         recorded, duplicates = {}, set()
         warnings = {e.index: e.warning for e in prepared if e.warning}
         if prepared:
