@@ -6,7 +6,7 @@ Run: python -m herald_services.ingest.main
 from __future__ import annotations
 
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from herald_common.aio import runner_for
+from herald_common.aio import BlockingRunner, runner_for
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.db import create_service_engine, require_current_schema
@@ -28,8 +28,9 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
     campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
     dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
     # Its own thread and connection: on SQLite it writes only the attached profile_index file,
-    # so its batches run beside recording instead of between recording's commits.
-    index_runner = runner_for(engine, "ingest-index", sqlite_writer_thread=True)
+    # so its batches run beside recording instead of between recording's commits. One thread
+    # on PostgreSQL too: its batches follow one another.
+    index_runner = BlockingRunner(1, "ingest-index")
     indexer = ProfileIndexer(engine=engine, runner=index_runner)
     servicer = IngestServicer(
         engine=engine,
