@@ -11,7 +11,7 @@ On SQLite both tables live in a database file of their own (ingest-profile-index
 to every ingest connection as `profile_index`), and the indexer runs on a thread and
 connection of its own: its transaction reads the event log (a WAL reader never waits) and
 writes only that file, so a batch never holds up recording. (In the event log's file, each
-batch held the single writer for up to a quarter of a second, which was most of recording's
+batch held the single writer for a quarter to a third of a second, which was most of recording's
 p99 latency.) On PostgreSQL both tables are in ingest's schema, and ingest replicas take
 turns through a lock on the cursor row; copying is idempotent anyway (ON CONFLICT DO NOTHING).
 

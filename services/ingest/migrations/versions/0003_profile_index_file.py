@@ -1,7 +1,7 @@
 """the per-user index and its cursor in a database file of their own (SQLite)
 
 SQLite has one writer per file, and each batch of `event_by_profile` held the event log's
-writer for up to a quarter of a second. On SQLite the index and its cursor now live in the
+writer for a quarter to a third of a second. On SQLite the index and its cursor now live in the
 attached `profile_index` database (ingest-profile-index.db), which recording never writes;
 on PostgreSQL the index stays where it is. On both, the cursor moves from `ingest_state`
 to `event_by_profile_state`, beside the index, so the indexer's transactions write nothing
