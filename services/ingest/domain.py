@@ -40,7 +40,7 @@ def _text(value: Any) -> str | None:
 def event_name(kind: str, event: str, properties: dict[str, Any], context: dict[str, Any]) -> str:
     """'[Segment] <event>' for track, '[Segment Page] <name or url>', '[Segment Screen] <name>'."""
     if kind == "track":
-        return track_name(event)
+        return _track_name(event)
     if kind == "page":
         page_context = context.get("page") if isinstance(context.get("page"), dict) else {}
         name = _text(event) or _text(properties.get("name")) or _text(properties.get("url")) or _text(page_context.get("url"))
@@ -56,7 +56,7 @@ def event_name(kind: str, event: str, properties: dict[str, Any], context: dict[
 
 
 @functools.lru_cache(maxsize=4096)
-def track_name(event: str) -> str:
+def _track_name(event: str) -> str:
     """A track's name depends on its event alone, and a workspace sends few distinct ones:
     cached (a refusal raises each time; lru_cache keeps no exceptions)."""
     name = _text(event)

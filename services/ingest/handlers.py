@@ -20,7 +20,6 @@ from herald_services.ingest.domain import (
     event_time_lenient,
     hour_bucket,
     property_set,
-    track_name,
 )
 from herald_services.ingest.profile_index import indexed_cursor
 from herald_services.ingest.store import EVENT, EVENT_BY_PROFILE, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
@@ -86,7 +85,7 @@ def prepare(
                 raise EventRefused("messageId", "is required")
             properties = _object(raw_properties, "properties")
             context = _object(raw_context, "context")
-            name = track_name(incoming.event) if kind == "track" else event_name(kind, incoming.event, properties, context)
+            name = event_name(kind, incoming.event, properties, context)
             when, ignored = event_time_lenient(
                 timestamp=incoming.timestamp,
                 sent_at=incoming.sent_at,

@@ -65,7 +65,7 @@ def index_batch(connection: Connection, limit: int) -> int:
 
 
 class ProfileIndexer:
-    """Runs index_batch on its own runner (one thread on SQLite). `exclusive` is held by each
+    """Runs index_batch on its own runner (one thread). `exclusive` is held by each
     batch; a privacy purge holds it too, so it never races a batch that read the events it
     deletes (which would leave an index row pointing at nothing)."""
 

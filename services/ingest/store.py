@@ -41,8 +41,9 @@ LAST_EVENT_ID = "last_event_id"  # the last event id handed out
 DELIVERED_EVENT_ID = "delivered_event_id"
 INDEXED_EVENT_ID = "indexed_event_id"  # event_by_profile holds every event up to it
 # On SQLite these live in ingest's attached `profile_index` database (ingest-profile-index.db),
-# so that building the per-user index never holds the event log's write lock.
-PROFILE_INDEX_TABLES = ("event_by_profile", "event_by_profile_state")
+# so that building the per-user index never holds the event log's write lock: attached database
+# -> its tables, for migrations and the migration test to look for them there.
+SQLITE_ATTACHED_TABLES = {"profile_index": ("event_by_profile", "event_by_profile_state")}
 
 
 class IngestTable(SQLModel, registry=registry()):

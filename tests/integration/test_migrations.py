@@ -21,7 +21,7 @@ def test_migrations_match_the_declared_tables(settings, service):
     migrate(engine, service)
     store = importlib.import_module(f"herald_services.{service}.store")
     # ingest keeps its per-user index in an attached database on SQLite: compared there.
-    attached = {"profile_index": store.PROFILE_INDEX_TABLES} if service == "ingest" else None
+    attached = getattr(store, "SQLITE_ATTACHED_TABLES", None)
     with engine.connect() as connection:
         metadata = as_stored(store.metadata, connection.dialect.name, attached)
         opts = {"compare_type": True, "include_schemas": metadata is not store.metadata}

@@ -1,4 +1,4 @@
 from herald_common.migrations import run
-from herald_services.ingest.store import PROFILE_INDEX_TABLES, metadata
+from herald_services.ingest.store import SQLITE_ATTACHED_TABLES, metadata
 
-run(metadata, sqlite_attached={"profile_index": PROFILE_INDEX_TABLES})
+run(metadata, sqlite_attached=SQLITE_ATTACHED_TABLES)
