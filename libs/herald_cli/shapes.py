@@ -136,3 +136,21 @@ def send_document(send: campaign_pb2.SendSummary) -> dict[str, Any]:
         "sent_at": iso(send.sent_at),
         "outcome": send.outcome,
     }
+
+
+def settings_document(settings: campaign_pb2.WorkspaceSettings) -> dict[str, Any]:
+    """A workspace's settings as applied (`herald settings show`)."""
+    return {
+        "workspace_id": settings.workspace_id,
+        "frequency_caps": [{"channel": c.channel, "max": c.max, "per": c.per} for c in settings.frequency_caps],
+        "quiet_hours": (
+            {"start": settings.quiet_hours.start, "end": settings.quiet_hours.end,
+             "fallback_timezone": settings.quiet_hours.fallback_timezone or None}
+            if settings.HasField("quiet_hours") else None
+        ),
+        "global_control": settings.global_control_text or "0%",
+        "global_control_fraction": settings.global_control,
+        "file_name": settings.file_name or None,
+        "updated_at": iso(settings.updated_at),
+        "source_yaml": settings.source_yaml,
+    }

@@ -284,6 +284,10 @@ class CampaignSpec:
     goals: tuple[Goal, ...] = ()
     cancel_if: tuple[CancelRule, ...] = ()
     reentry: Reentry = EVERY_TIME
+    # Exempt from the workspace's frequency caps and quiet hours (a receipt, a password reset);
+    # its sends neither wait for a cap nor use one up.
+    transactional: bool = False
+    on_cap: str = "suppress"  # a send a frequency cap stops: suppressed, or deferred until the cap allows it
 
     @property
     def channel(self) -> str:

@@ -6,6 +6,7 @@ filters.py); this module holds what is decided against stored state.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from herald_services.campaign.filters import (
     event_conditions_may_hold,
     filters_match,
 )
+from herald_services.campaign.limits import NO_SETTINGS, WorkspaceSettings, parse_settings
 from herald_services.campaign.spec import parse_campaign
 from herald_services.campaign.store import (
     CampaignRecord,
@@ -40,6 +42,7 @@ from herald_services.campaign.store import (
     SendRecord,
     TriggerCountRecord,
     UnsubscriptionRecord,
+    WorkspaceSettingsRecord,
 )
 from herald_services.campaign.templates import RenderFailed, message_context
 from sqlalchemy import (
@@ -534,6 +537,11 @@ class Decision:
     timezone: str = ""
     workspace_id: str = ""
     user_id: str = ""
+    # What delivery enforces when it sends (a go only): the workspace's caps and quiet hours,
+    # and the campaign's exemption from them and what a cap does to its sends.
+    settings: WorkspaceSettings = NO_SETTINGS
+    transactional: bool = False
+    on_cap: str = "suppress"
 
 
 def send_for_confirm(connection: Connection, send_id: str) -> dict[str, Any]:
@@ -570,9 +578,11 @@ def confirm(
     *,
     user: dict[str, Any] | None,
     now: datetime,
+    settings: WorkspaceSettings | None = None,
 ) -> Decision:
     """What delivery asks just before sending. `user` is identity's profile now (None: gone):
-    {"user_id", "attributes", "devices": [(kind, token)]}."""
+    {"user_id", "attributes", "devices": [(kind, token)]}. `settings`: the workspace's (read
+    here when not given)."""
     base = {"workspace_id": send["workspace_id"], "user_id": send["user_id"]}
     if send["status"] in TERMINAL:
         return Decision(False, reason=send["outcome"] or send["status"], **base)
@@ -617,8 +627,11 @@ def confirm(
         .values(status="sending", confirmed_version=campaign.version)
     )
     timezone = attributes.get("timezone")
+    if settings is None:
+        settings = get_settings(connection, send["workspace_id"]).settings
     return Decision(True, message=message, addresses=addresses,
-                    timezone=timezone if isinstance(timezone, str) else "", **base)
+                    timezone=timezone if isinstance(timezone, str) else "", settings=settings,
+                    transactional=spec.transactional, on_cap=spec.on_cap, **base)
 
 
 def _suppress(connection: Connection, send: dict[str, Any], reason: str, base: dict[str, str]) -> Decision:
@@ -788,3 +801,63 @@ def campaign_id_for(connection: Connection, workspace_id: str, name: str) -> str
         raise NotFound(f"no campaign named {name!r}")
     return row["id"]
 
+
+
+# ---- workspace settings ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppliedSettings:
+    workspace_id: str
+    settings: WorkspaceSettings
+    source_yaml: str = ""
+    file_name: str = ""
+    updated_at: datetime | None = None  # None: never applied
+    changed: bool = False
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_settings(source_yaml: str) -> WorkspaceSettings:
+    return parse_settings(source_yaml)
+
+
+def apply_settings(
+    connection: Connection, *, workspace_id: str, source_yaml: str, file_name: str, now: datetime
+) -> AppliedSettings:
+    """Replaces the workspace's settings with the file's (refused whole when any part is bad).
+    Applying the same file again changes nothing."""
+    settings = parse_settings(source_yaml)
+    table = WorkspaceSettingsRecord.__table__
+    current = get_settings(connection, workspace_id)
+    if current.updated_at is not None and current.source_yaml == source_yaml:
+        return current
+    row = {"workspace_id": workspace_id, "source_yaml": source_yaml, "file_name": file_name, "updated_at": now}
+    if current.updated_at is None:
+        # Two callers applying at once: the later one's file wins, as with two applies in a row.
+        insert_rows(connection, table, [row], skip_conflicts_on=["workspace_id"])
+    connection.execute(update(table).where(table.c.workspace_id == workspace_id).values(**row))
+    return AppliedSettings(workspace_id, settings, source_yaml, file_name, now, changed=True)
+
+
+def get_settings(connection: Connection, workspace_id: str) -> AppliedSettings:
+    """The workspace's settings as applied; with nothing applied, no caps, no quiet hours, no
+    global control group. (experiments reads `global_control` from here.)"""
+    table = WorkspaceSettingsRecord.__table__
+    row = connection.execute(select(table).where(table.c.workspace_id == workspace_id)).mappings().first()
+    if row is None:
+        return AppliedSettings(workspace_id, NO_SETTINGS)
+    return AppliedSettings(workspace_id, _parsed_settings(row["source_yaml"]), row["source_yaml"], row["file_name"],
+                           row["updated_at"], changed=False)
+
+
+def settings_of(connection: Connection, workspace_ids: Iterable[str]) -> dict[str, WorkspaceSettings]:
+    """Each workspace's settings in one read (Confirm hands them to delivery with each send)."""
+    wanted = sorted(set(workspace_ids))
+    found = {workspace_id: NO_SETTINGS for workspace_id in wanted}
+    table = WorkspaceSettingsRecord.__table__
+    for chunk in _chunks(wanted, 500):
+        for workspace_id, source in connection.execute(
+            select(table.c.workspace_id, table.c.source_yaml).where(table.c.workspace_id.in_(list(chunk)))
+        ):
+            found[workspace_id] = _parsed_settings(source)
+    return found

@@ -26,6 +26,7 @@ from herald_common.logs import get_logger
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.campaign import handlers
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
+from herald_services.campaign.limits import WorkspaceSettings, minutes_to_clock
 from sqlalchemy import Engine
 
 log = get_logger(__name__)
@@ -356,6 +357,11 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             ))
         for address in decision.addresses:
             response.addresses.add(kind=address.kind, value=address.value)
+        if decision.go:
+            policy = response.policy
+            policy.transactional = decision.transactional
+            policy.on_cap = decision.on_cap
+            fill_limits(policy, decision.settings)
         metrics.count_campaign_decision("confirmed" if decision.go else "refused")
         return response
 
@@ -379,12 +385,14 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         def decide(connection):
             decisions = {}
+            settings = handlers.settings_of(connection, (send["workspace_id"] for send in sends.values()))
             for send_id, send in sends.items():
                 user = users[(send["workspace_id"], send["profile_id"])]
                 if isinstance(user, BaseException):
                     decisions[send_id] = f"unavailable: {user}"
                 else:
-                    decisions[send_id] = handlers.confirm(connection, self.catalogue, send, user=user, now=now)
+                    decisions[send_id] = handlers.confirm(connection, self.catalogue, send, user=user, now=now,
+                                                          settings=settings[send["workspace_id"]])
             return decisions
 
         decisions = await self._tx(decide)
@@ -459,6 +467,19 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             set_timestamp(item.sent_at, row["sent_at"])
         return response
 
+    async def ApplySettings(self, request, context):
+        if not request.source_yaml.strip():
+            raise InvalidArgument("source_yaml: the settings file is empty (write {} to clear every setting)")
+        applied = await self._tx(handlers.apply_settings, workspace_id=request.workspace_id or "default",
+                                 source_yaml=request.source_yaml, file_name=request.file_name, now=self.clock.now())
+        log.info("settings_applied", workspace=applied.workspace_id, changed=applied.changed,
+                 caps=len(applied.settings.frequency_caps), quiet_hours=applied.settings.quiet_hours is not None)
+        return settings_message(applied)
+
+    async def GetSettings(self, request, context):
+        applied = await self._tx(handlers.get_settings, request.workspace_id or "default")
+        return settings_message(applied)
+
     async def Unsubscribe(self, request, context):
         workspace_id = request.workspace_id or "default"
         if not request.id:
@@ -471,6 +492,32 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                        campaign_id=campaign_id, resubscribe=request.resubscribe, now=self.clock.now())
         log.info("unsubscribe", user=request.id, campaign=request.campaign or "*", resubscribe=request.resubscribe)
         return campaign_pb2.UnsubscribeResponse()
+
+
+def fill_limits(message, settings: WorkspaceSettings) -> None:
+    """The caps and quiet hours of settings into a SendPolicy or WorkspaceSettings message."""
+    for cap in settings.frequency_caps:
+        message.frequency_caps.add(
+            channel=cap.channel, max=cap.max, per_seconds=int(cap.per.total_seconds()) if cap.per else 0,
+            calendar_day=cap.per is None, per=cap.per_text,
+        )
+    quiet = settings.quiet_hours
+    if quiet is not None:
+        message.quiet_hours.CopyFrom(campaign_pb2.QuietHours(
+            start=minutes_to_clock(quiet.start), end=minutes_to_clock(quiet.end),
+            fallback_timezone=quiet.fallback_timezone or "",
+        ))
+
+
+def settings_message(applied: handlers.AppliedSettings) -> campaign_pb2.WorkspaceSettings:
+    message = campaign_pb2.WorkspaceSettings(
+        workspace_id=applied.workspace_id, global_control=applied.settings.global_control,
+        global_control_text=applied.settings.global_control_text, source_yaml=applied.source_yaml,
+        file_name=applied.file_name, changed=applied.changed,
+    )
+    fill_limits(message, applied.settings)
+    set_timestamp(message.updated_at, applied.updated_at)
+    return message
 
 
 def _count_decisions(outcome: handlers.EventsOutcome) -> None:

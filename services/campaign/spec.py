@@ -74,8 +74,10 @@ MESSAGE_FIELDS: dict[str, dict[str, bool]] = {  # channel -> field -> required
 }
 _CAMPAIGN_FIELDS = {
     "name": True, "trigger": True, "filters": False, "delay": False, "delivery_window": False,
-    "message": True, "goals": False, "cancel_if": False, "reentry": False,
+    "message": True, "goals": False, "cancel_if": False, "reentry": False, "transactional": False,
+    "on_cap": False,
 }
+ON_CAP = ("suppress", "defer")
 _CONDITION_FIELDS = {"source": True, "property": True, "op": True, "value": False}
 _WHERE_FIELDS = {"property": True, "op": True, "value": False}
 _GOAL_FIELDS = {"name": True, "primary": False, "event": True, "where": False, "match_trigger": False, "within": True}
@@ -289,12 +291,22 @@ class _Reader:
         goals = self.goals(fields["goals"]) if "goals" in fields else ()
         cancel_if = self.cancel_rules(fields["cancel_if"]) if "cancel_if" in fields else ()
         reentry = self.reentry(fields["reentry"]) if "reentry" in fields else EVERY_TIME
+        transactional = self.boolean(fields["transactional"], "transactional") if "transactional" in fields else False
+        on_cap = fields.get("on_cap", "suppress")
+        if on_cap not in ON_CAP:
+            self.error("on_cap", f"expected one of {', '.join(ON_CAP)}, got {on_cap!r}")
         if self.errors:
             return _INVALID
         return CampaignSpec(
             name=name.strip(), trigger=trigger, message=message, filters=filters, delay=delay,
             delivery_window=window, goals=goals, cancel_if=cancel_if, reentry=reentry,
+            transactional=transactional, on_cap=on_cap,
         )
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            return self.error(path, f"expected true or false, got {_kind(value)}")
+        return value
 
     def trigger(self, value: Any) -> Trigger:
         fields = self.fields(value, "trigger", {"event": True})
@@ -413,15 +425,18 @@ class _Reader:
         if start is not _INVALID and end is not _INVALID and start == end:
             self.error(f"{path}.end", "the same as start: the window would be empty (24 hours is 00:00 to 24:00)")
         zone = fields.get("fallback_timezone")
-        if zone is None:
-            pass
-        elif not isinstance(zone, str):
-            self.error(f"{path}.fallback_timezone", f"expected an IANA time zone name as text, got {_kind(zone)}")
-        elif zone not in _iana_zone_names():
-            self.error(f"{path}.fallback_timezone", f"{zone!r} is not an IANA time zone")
+        if zone is not None:
+            self.timezone_name(zone, f"{path}.fallback_timezone")
         if len(self.errors) > start_count:
             return _INVALID
         return DeliveryWindow(days=days, start=start, end=end, fallback_timezone=zone)
+
+    def timezone_name(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            return self.error(path, f"expected an IANA time zone name as text, got {_kind(value)}")
+        if value not in _iana_zone_names():
+            return self.error(path, f"{value!r} is not an IANA time zone")
+        return value
 
     def days(self, value: Any, path: str) -> tuple[str, ...]:
         items = self.listing(value, path, what="days (mon, tue, ...)")
@@ -613,3 +628,11 @@ class _Reader:
             return _INVALID
         period = self.duration(fields["once_per"], "reentry.once_per", positive=True)
         return _INVALID if period is _INVALID else Reentry("once_per", period)
+
+
+# The reader and its helpers, for other files read the same way (workspace settings, limits.py).
+SpecReader = _Reader
+INVALID = _INVALID
+child_path = _child
+item_path = _item
+kind_of = _kind

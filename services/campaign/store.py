@@ -8,6 +8,8 @@
   by (workspace, profile, event name), so an event finds its user's windows and watches without
   a scan.
 - ``unsubscription``: all campaigns ('' as campaign id) or one.
+- ``workspace_settings``: each workspace's settings file as applied (caps, quiet hours, global
+  control); one primary-key read when delivery confirms a batch of sends.
 - ``trigger_count``: triggers per campaign, including those whose event filters or re-entry rule
   kept the user out; ``processed_event``: trigger events already handled (ingest delivers at
   least once).
@@ -141,3 +143,14 @@ class CatalogueStateRecord(CampaignTable, table=True):
     __tablename__ = "catalogue_state"
     id: int = Field(primary_key=True)
     version: int = 0
+
+
+class WorkspaceSettingsRecord(CampaignTable, table=True):
+    """One row per workspace: its settings file as last applied (frequency caps, quiet hours,
+    global control), read back through limits.parse_settings."""
+
+    __tablename__ = "workspace_settings"
+    workspace_id: str = Field(primary_key=True, max_length=64)
+    source_yaml: str = Field(sa_column=Column(Text, nullable=False))
+    file_name: str = Field(default="", max_length=500)
+    updated_at: datetime

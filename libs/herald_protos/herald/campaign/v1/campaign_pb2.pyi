@@ -191,7 +191,7 @@ class RenderedMessage(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., html: _Optional[str] = ..., title: _Optional[str] = ..., data_json: _Optional[bytes] = ..., url: _Optional[str] = ...) -> None: ...
 
 class ConfirmResponse(_message.Message):
-    __slots__ = ("go", "suppress_reason", "message", "addresses", "timezone", "hold", "workspace_id", "user_id")
+    __slots__ = ("go", "suppress_reason", "message", "addresses", "timezone", "hold", "workspace_id", "user_id", "policy")
     GO_FIELD_NUMBER: _ClassVar[int]
     SUPPRESS_REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +200,7 @@ class ConfirmResponse(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     go: bool
     suppress_reason: str
     message: RenderedMessage
@@ -208,7 +209,82 @@ class ConfirmResponse(_message.Message):
     hold: bool
     workspace_id: str
     user_id: str
-    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., timezone: _Optional[str] = ..., hold: _Optional[bool] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+    policy: SendPolicy
+    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., timezone: _Optional[str] = ..., hold: _Optional[bool] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., policy: _Optional[_Union[SendPolicy, _Mapping]] = ...) -> None: ...
+
+class FrequencyCap(_message.Message):
+    __slots__ = ("channel", "max", "per_seconds", "calendar_day", "per")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    PER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CALENDAR_DAY_FIELD_NUMBER: _ClassVar[int]
+    PER_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    max: int
+    per_seconds: int
+    calendar_day: bool
+    per: str
+    def __init__(self, channel: _Optional[str] = ..., max: _Optional[int] = ..., per_seconds: _Optional[int] = ..., calendar_day: _Optional[bool] = ..., per: _Optional[str] = ...) -> None: ...
+
+class QuietHours(_message.Message):
+    __slots__ = ("start", "end", "fallback_timezone")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    start: str
+    end: str
+    fallback_timezone: str
+    def __init__(self, start: _Optional[str] = ..., end: _Optional[str] = ..., fallback_timezone: _Optional[str] = ...) -> None: ...
+
+class SendPolicy(_message.Message):
+    __slots__ = ("frequency_caps", "quiet_hours", "transactional", "on_cap")
+    FREQUENCY_CAPS_FIELD_NUMBER: _ClassVar[int]
+    QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONAL_FIELD_NUMBER: _ClassVar[int]
+    ON_CAP_FIELD_NUMBER: _ClassVar[int]
+    frequency_caps: _containers.RepeatedCompositeFieldContainer[FrequencyCap]
+    quiet_hours: QuietHours
+    transactional: bool
+    on_cap: str
+    def __init__(self, frequency_caps: _Optional[_Iterable[_Union[FrequencyCap, _Mapping]]] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., transactional: _Optional[bool] = ..., on_cap: _Optional[str] = ...) -> None: ...
+
+class WorkspaceSettings(_message.Message):
+    __slots__ = ("workspace_id", "frequency_caps", "quiet_hours", "global_control", "global_control_text", "source_yaml", "file_name", "updated_at", "changed")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_CAPS_FIELD_NUMBER: _ClassVar[int]
+    QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_CONTROL_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    frequency_caps: _containers.RepeatedCompositeFieldContainer[FrequencyCap]
+    quiet_hours: QuietHours
+    global_control: float
+    global_control_text: str
+    source_yaml: str
+    file_name: str
+    updated_at: _timestamp_pb2.Timestamp
+    changed: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., frequency_caps: _Optional[_Iterable[_Union[FrequencyCap, _Mapping]]] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., global_control: _Optional[float] = ..., global_control_text: _Optional[str] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class ApplySettingsRequest(_message.Message):
+    __slots__ = ("workspace_id", "source_yaml", "file_name")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    source_yaml: str
+    file_name: str
+    def __init__(self, workspace_id: _Optional[str] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class GetSettingsRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
 
 class MarkSentRequest(_message.Message):
     __slots__ = ("send_id", "sent_at", "failed", "outcome", "status", "due_at")

@@ -104,6 +104,16 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeResponse.FromString,
                 _registered_method=True)
+        self.ApplySettings = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/ApplySettings',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplySettingsRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
+                _registered_method=True)
+        self.GetSettings = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/GetSettings',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -199,6 +209,21 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplySettings(self, request, context):
+        """Workspace settings (frequency caps, quiet hours, global control group): a YAML file,
+        applied like a campaign file and refused whole with every error by its path.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSettings(self, request, context):
+        """What was applied last (an empty WorkspaceSettings, updated_at unset, when never).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -271,6 +296,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.Unsubscribe,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeResponse.SerializeToString,
+            ),
+            'ApplySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplySettings,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplySettingsRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.SerializeToString,
+            ),
+            'GetSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettings,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -651,6 +686,60 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/Unsubscribe',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/ApplySettings',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplySettingsRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/GetSettings',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
             options,
             channel_credentials,
             insecure,
