@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     provider_max_attempts: int = Field(5, ge=1)
     provider_timeout_seconds: float = Field(10.0, gt=0)
 
+    # herald explain: campaign and delivery record each decision as a step (off: nothing is
+    # recorded, and explain shows only what was recorded while it was on).
+    explain: bool = True
+    # How long decision steps are kept (seconds, or 30m/24h/30d); older ones are pruned.
+    explain_retention: str = "30d"
+
     @field_validator("smtp_password", "twilio_auth_token", "write_key")
     @classmethod
     def _refuse_placeholders(cls, value: str | None, info) -> str | None:
@@ -126,10 +132,10 @@ class Settings(BaseSettings):
             raise ValueError(f"HERALD_{info.field_name.upper()} {value!r} is not host:port (or empty for none)")
         return value
 
-    @field_validator("stale_after")
+    @field_validator("stale_after", "explain_retention")
     @classmethod
-    def _stale_after_is_a_duration(cls, value: str) -> str:
-        _duration_seconds(value, "HERALD_STALE_AFTER")
+    def _is_a_duration(cls, value: str, info) -> str:
+        _duration_seconds(value, f"HERALD_{info.field_name.upper()}")
         return value
 
     @field_validator("default_timezone")
@@ -145,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def stale_after_seconds(self) -> float:
         return _duration_seconds(self.stale_after, "HERALD_STALE_AFTER")
+
+    @property
+    def explain_retention_seconds(self) -> float:
+        return _duration_seconds(self.explain_retention, "HERALD_EXPLAIN_RETENTION")
 
     def database_url_for(self, service: str) -> str | None:
         """The service's own URL, else the shared one; None means SQLite in the data dir."""

@@ -24,6 +24,7 @@ from herald_services.campaign.store import (
 from sqlalchemy import Connection, insert, select, update
 
 LIVE = "live"
+DORMANT = frozenset({"paused", "draft"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Catalogue:
     def __init__(self) -> None:
         self.by_id: dict[str, KnownCampaign] = {}
         self.triggers: dict[tuple[str, str], list[KnownCampaign]] = {}
+        # Paused and draft campaigns by trigger: their triggers enter nobody, but explain says so.
+        self.dormant: dict[tuple[str, str], list[KnownCampaign]] = {}
         self.watched: set[tuple[str, str]] = set()  # (workspace, event name): goal or cancel event
         self._specs: dict[tuple[str, int], CampaignSpec] = {}
         self.version = -1  # catalogue_state.version this process has loaded
@@ -106,15 +109,19 @@ class Catalogue:
 
     def _reindex(self) -> None:
         triggers: dict[tuple[str, str], list[KnownCampaign]] = defaultdict(list)
+        dormant: dict[tuple[str, str], list[KnownCampaign]] = defaultdict(list)
         watched = set(getattr(self, "_watched_from_rows", set()))
         for known in self.by_id.values():
             if known.status == LIVE:
                 triggers[(known.workspace_id, known.trigger_event)].append(known)
+            elif known.status in DORMANT:
+                dormant[(known.workspace_id, known.trigger_event)].append(known)
             for goal in known.spec.goals:
                 watched.add((known.workspace_id, goal.event))
             for rule in known.spec.cancel_if:
                 watched.add((known.workspace_id, rule.event))
         self.triggers = dict(triggers)
+        self.dormant = dict(dormant)
         self.watched = watched
 
     def put(self, known: KnownCampaign) -> None:
@@ -133,6 +140,18 @@ class Catalogue:
         if known.status == LIVE:
             key = (known.workspace_id, known.trigger_event)
             triggers[key] = [*triggers.get(key, []), known]
+        dormant = dict(self.dormant)
+        if previous is not None and previous.status in DORMANT:
+            key = (previous.workspace_id, previous.trigger_event)
+            remaining = [c for c in dormant.get(key, []) if c.id != known.id]
+            if remaining:
+                dormant[key] = remaining
+            else:
+                dormant.pop(key, None)
+        if known.status in DORMANT:
+            key = (known.workspace_id, known.trigger_event)
+            dormant[key] = [*dormant.get(key, []), known]
+        self.dormant = dormant
         watched = set(self.watched)
         watched.update((known.workspace_id, goal.event) for goal in known.spec.goals)
         watched.update((known.workspace_id, rule.event) for rule in known.spec.cancel_if)
@@ -162,9 +181,11 @@ class Catalogue:
             spec = self.spec_from_source(campaign_id, version, source)
         return spec
 
-    def relevant(self, workspace_id: str, event_name: str) -> bool:
+    def relevant(self, workspace_id: str, event_name: str, *, explaining: bool = False) -> bool:
+        """Whether OnEvents has anything to do with the event; explaining: also the triggers of
+        paused and draft campaigns, which only record why nobody entered."""
         key = (workspace_id, event_name)
-        return key in self.triggers or key in self.watched
+        return key in self.triggers or key in self.watched or (explaining and key in self.dormant)
 
     def forget_spec(self, campaign_id: str, version: int) -> None:
         """A draft's version was rewritten in place."""

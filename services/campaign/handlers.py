@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from herald_common.bulk import insert_rows
 from herald_common.errors import FailedPrecondition, NotFound
+from herald_common.steps import StepLog
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
 from herald_services.campaign.domain import (
     CampaignSpec,
@@ -26,6 +27,7 @@ from herald_services.campaign.domain import (
     reentry_allows,
     render_message,
 )
+from herald_services.campaign.evidence import filter_facts, reentry_rule, rule_facts
 from herald_services.campaign.filters import (
     as_boolean,
     event_conditions_may_hold,
@@ -37,6 +39,7 @@ from herald_services.campaign.store import (
     CampaignRecord,
     CampaignVersionRecord,
     CancelWatchRecord,
+    DecisionStepRecord,
     GoalWindowRecord,
     ProcessedEventRecord,
     SendRecord,
@@ -238,19 +241,29 @@ class EventsOutcome:
     duplicates: int = 0  # trigger events seen before
 
 
+STEPS = DecisionStepRecord.__table__
+
+
 def process_events(
-    connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime, settle: timedelta
+    connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime, settle: timedelta,
+    steps: StepLog | None = None,
 ) -> EventsOutcome:
     """Triggers, cancel conditions and goal conversions for a batch of recorded events (already
-    narrowed to those the catalogue says are relevant), in order."""
+    narrowed to those the catalogue says are relevant), in order. Each decision is recorded in
+    `steps` (default: a recording log) and written in this transaction."""
+    steps = StepLog() if steps is None else steps
     outcome = EventsOutcome()
-    triggering = [event for event in events if (event.workspace_id, event.name) in catalogue.triggers]
+    triggers = catalogue.triggers
+    dormant = catalogue.dormant if steps.enabled else {}
+    triggering = [event for event in events if (event.workspace_id, event.name) in triggers
+                  or (event.workspace_id, event.name) in dormant]
     if triggering:
-        _trigger(connection, catalogue, triggering, now=now, settle=settle, outcome=outcome)
+        _trigger(connection, catalogue, triggering, now=now, settle=settle, outcome=outcome, steps=steps)
     watched = [event for event in events if (event.workspace_id, event.name) in catalogue.watched]
     if watched:
-        _cancel(connection, catalogue, watched, now=now, outcome=outcome)
-        _convert(connection, catalogue, watched, now=now, outcome=outcome)
+        _cancel(connection, catalogue, watched, now=now, outcome=outcome, steps=steps)
+        _convert(connection, catalogue, watched, now=now, outcome=outcome, steps=steps)
+    steps.write(connection, STEPS)
     return outcome
 
 
@@ -262,6 +275,7 @@ def _trigger(
     now: datetime,
     settle: timedelta,
     outcome: EventsOutcome,
+    steps: StepLog,
 ) -> None:
     # At least once from ingest (and once per ingest replica): a trigger event already handled
     # is skipped. The insert claims each event id; on PostgreSQL a concurrent claim of the
@@ -279,10 +293,13 @@ def _trigger(
         return
 
     # Re-entry: the last entry per (campaign, user), for campaigns that limit it.
+    triggers, recording = catalogue.triggers, steps.enabled
+    if recording:
+        _not_live(catalogue, fresh, now=now, steps=steps)
     limited = {
         (event.workspace_id, event.profile_id, known.id)
         for event in fresh
-        for known in catalogue.triggers[(event.workspace_id, event.name)]
+        for known in triggers.get((event.workspace_id, event.name), ())
         if known.spec.reentry.mode != "every_time"
     }
     entered: dict[tuple[str, str], datetime] = {}
@@ -306,15 +323,36 @@ def _trigger(
     sends: list[dict[str, Any]] = []
     watches: list[dict[str, Any]] = []
     for event in fresh:
-        for known in catalogue.triggers[(event.workspace_id, event.name)]:
+        for known in triggers.get((event.workspace_id, event.name), ()):
             spec = known.spec
-            if not event_conditions_may_hold(spec.filters, event.properties, now=now):
+            step = None
+            if recording:
+                def step(name: str, outcome_: str, detail: dict[str, Any] | None = None, send_id: str = "",
+                         _event=event, _known=known) -> None:
+                    steps.add(workspace_id=_event.workspace_id, profile_id=_event.profile_id, campaign_id=_known.id,
+                              trigger_event_id=_event.id, send_id=send_id, at=now, step=name, outcome=outcome_,
+                              detail=detail)
+
+                step("triggered", "received", {"event": event.name, "event_time": event.timestamp,
+                                               "version": known.version})
+                if spec.filters is not None:
+                    may_hold, facts = filter_facts(spec.filters, event_properties=event.properties,
+                                                   user_attributes=None, now=now, sources=("event",))
+                    if facts:
+                        step("event_conditions", "held" if may_hold else "not_held", {"conditions": facts})
+                else:
+                    may_hold = True
+            else:
+                may_hold = event_conditions_may_hold(spec.filters, event.properties, now=now)
+            if not may_hold:
                 counts[(known.id, "filters")] += 1
                 continue
             key = (known.id, event.profile_id)
             previous = entered.get(key)
             if not reentry_allows(spec.reentry, previous=[previous] if previous else [], now=event.timestamp):
                 counts[(known.id, "reentry")] += 1
+                if step is not None:
+                    step("not_entered", "reentry", {"rule": reentry_rule(spec.reentry), "last_entered_at": previous})
                 continue
             counts[(known.id, "entered")] += 1
             entered[key] = event.timestamp
@@ -323,6 +361,18 @@ def _trigger(
             # because identify and track arrive in any order, which is about arrival.
             trigger_at = max(event.timestamp, event.received_at) if event.received_at else event.timestamp
             filtered = spec.filters is not None
+            if step is not None:
+                due_at = spec.due_at(trigger_at, settle=settle)
+                detail: dict[str, Any] = {"channel": spec.channel, "due_at": due_at}
+                if spec.reentry.mode != "every_time":
+                    detail["reentry"] = reentry_rule(spec.reentry)
+                    detail["last_entered_at"] = previous
+                if spec.delay:
+                    detail["delay_seconds"] = int(spec.delay.total_seconds())
+                step("entered", "scheduled", detail, send_id)
+                if filtered:
+                    step("settle", "waiting", {"seconds": int(settle.total_seconds()), "until": trigger_at + settle,
+                                               "due_at": due_at}, send_id)
             sends.append({
                 "id": send_id, "workspace_id": event.workspace_id, "campaign_id": known.id, "version": known.version,
                 "confirmed_version": None, "profile_id": event.profile_id, "user_id": event.user_id,
@@ -342,6 +392,19 @@ def _trigger(
         outcome.new_sends.extend(sends)
     _add_counts(connection, counts)
     outcome.kept_out += sum(count for (_, reason), count in counts.items() if reason != "entered")
+
+
+def _not_live(catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime, steps: StepLog) -> None:
+    """A trigger of a paused or draft campaign: the user did not enter, and explain says why."""
+    dormant = catalogue.dormant
+    for event in events:
+        for known in dormant.get((event.workspace_id, event.name), ()):
+            for name, outcome, detail in (
+                ("triggered", "received", {"event": event.name, "event_time": event.timestamp, "version": known.version}),
+                ("not_entered", "campaign_not_live", {"status": known.status}),
+            ):
+                steps.add(workspace_id=event.workspace_id, profile_id=event.profile_id, campaign_id=known.id,
+                          trigger_event_id=event.id, at=now, step=name, outcome=outcome, detail=detail)
 
 
 def _claim_events(connection: Connection, event_ids: list[str], now: datetime) -> set[str]:
@@ -401,7 +464,7 @@ def _pending_for(connection: Connection, table, events: list[IncomingEvent], nam
 
 
 def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime,
-            outcome: EventsOutcome) -> None:
+            outcome: EventsOutcome, steps: StepLog) -> None:
     table = CancelWatchRecord.__table__
     watches = _pending_for(connection, table, events, table.c.event_name)
     if not watches:
@@ -409,7 +472,7 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
     send_ids = list({watch["send_id"] for watch in watches})
     sends = {row["id"]: row for row in connection.execute(
         select(SendRecord.id, SendRecord.campaign_id, SendRecord.version, SendRecord.trigger_event_id,
-               SendRecord.triggered_at, SendRecord.trigger_properties)
+               SendRecord.triggered_at, SendRecord.trigger_properties, SendRecord.workspace_id, SendRecord.profile_id)
         .where(SendRecord.id.in_(send_ids), SendRecord.status == "scheduled")
     ).mappings()}
     by_user: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
@@ -417,18 +480,41 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
         if watch["send_id"] in sends:
             by_user[(watch["workspace_id"], watch["profile_id"], watch["event_name"])].append(sends[watch["send_id"]])
     cancelling: dict[str, str] = {}  # send id -> the event name that cancels it
+    recording = steps.enabled
+    cancel_steps: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # written once the UPDATE says so
     for event in events:
         for send in by_user.get((event.workspace_id, event.profile_id, event.name), []):
             if send["id"] in cancelling or send["trigger_event_id"] == event.id:
                 continue
             if event.timestamp < send["triggered_at"]:
+                if recording:
+                    _send_step(steps, send, now, "cancel_if", "not_matched",
+                               {"event": event.name, "event_id": event.id, "event_time": event.timestamp,
+                                "before_trigger": True})
                 continue  # done before the trigger: it cannot cancel what it preceded
             known = catalogue.by_id.get(send["campaign_id"])
             spec = known.spec if known else catalogue.spec(connection, send["campaign_id"], send["version"])
             trigger_properties = orjson.loads(send["trigger_properties"])
-            if any(cancel_matches(rule, event_name=event.name, properties=event.properties,
-                                  trigger_properties=trigger_properties, now=now) for rule in spec.cancel_if):
-                cancelling[send["id"]] = event.name
+            if not recording:
+                if any(cancel_matches(rule, event_name=event.name, properties=event.properties,
+                                      trigger_properties=trigger_properties, now=now) for rule in spec.cancel_if):
+                    cancelling[send["id"]] = event.name
+                continue
+            checked = []
+            for index, rule in enumerate(spec.cancel_if):
+                if rule.event != event.name:
+                    continue
+                matched, detail = rule_facts(rule, event_name=event.name, properties=event.properties,
+                                             trigger_properties=trigger_properties, now=now)
+                detail.update(event_id=event.id, event_time=event.timestamp, rule=index)
+                if matched:
+                    cancelling[send["id"]] = event.name
+                    cancel_steps[send["id"]] = (send, detail)
+                    break
+                checked.append(detail)
+            else:
+                for detail in checked:
+                    _send_step(steps, send, now, "cancel_if", "not_matched", detail)
     # One UPDATE per cancelling event name, not one per send; RETURNING says which were still
     # scheduled (on PostgreSQL another replica may have got there first).
     by_name: dict[str, list[str]] = defaultdict(list)
@@ -442,17 +528,30 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
             ).scalars())
     if outcome.cancelled:
         connection.execute(delete(table).where(table.c.send_id.in_(outcome.cancelled)))
+        for send_id in outcome.cancelled:
+            if send_id in cancel_steps:
+                send, detail = cancel_steps[send_id]
+                _send_step(steps, send, now, "cancel_if", "cancelled", detail)
+
+
+def _send_step(steps: StepLog, send: dict[str, Any], at: datetime, step: str, outcome: str,
+               detail: dict[str, Any] | None = None) -> None:
+    """A step of a send's entry (send: its row, or the columns that name the entry)."""
+    steps.add(workspace_id=send["workspace_id"], profile_id=send["profile_id"], campaign_id=send["campaign_id"],
+              trigger_event_id=send["trigger_event_id"], send_id=send["id"], at=at, step=step, outcome=outcome,
+              detail=detail)
 
 
 def _convert(connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime,
-             outcome: EventsOutcome) -> None:
+             outcome: EventsOutcome, steps: StepLog) -> None:
     table = GoalWindowRecord.__table__
     windows = [w for w in _pending_for(connection, table, events, table.c.goal_event) if w["converted_at"] is None]
     if not windows:
         return
     sends = {row["id"]: row for row in connection.execute(
         select(SendRecord.id, SendRecord.campaign_id, SendRecord.version, SendRecord.confirmed_version,
-               SendRecord.trigger_properties)
+               SendRecord.trigger_properties, SendRecord.workspace_id, SendRecord.profile_id,
+               SendRecord.trigger_event_id)
         .where(SendRecord.id.in_(list({w["send_id"] for w in windows})))
     ).mappings()}
     by_user: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
@@ -482,6 +581,10 @@ def _convert(connection: Connection, catalogue: Catalogue, events: list[Incoming
             if result.rowcount:
                 converted.add(key)
                 outcome.conversions += 1
+                if steps.enabled:
+                    _send_step(steps, send, now, "conversion", "converted", {
+                        "goal": goal.name, "event": event.name, "event_id": event.id, "event_time": event.timestamp,
+                        "seconds_to_convert": (event.timestamp - window["opens_at"]).total_seconds()})
 
 
 # ---- handing sends to delivery ---------------------------------------------------------
@@ -579,10 +682,31 @@ def confirm(
     user: dict[str, Any] | None,
     now: datetime,
     settings: WorkspaceSettings | None = None,
+    steps: StepLog | None = None,
 ) -> Decision:
     """What delivery asks just before sending. `user` is identity's profile now (None: gone):
     {"user_id", "attributes", "devices": [(kind, token)]}. `settings`: the workspace's (read
-    here when not given)."""
+    here when not given). The decision and the facts behind it are recorded in `steps` (the
+    caller writes them in this transaction)."""
+    steps = StepLog(enabled=False) if steps is None else steps
+    decision = _decide(connection, catalogue, send, user=user, now=now, settings=settings, steps=steps)
+    if steps.enabled and not (send["status"] in TERMINAL):
+        detail: dict[str, Any] = {}
+        if decision.go:
+            detail = {"addresses": len(decision.addresses), "kinds": sorted({a.kind for a in decision.addresses})}
+            if decision.timezone:
+                detail["timezone"] = decision.timezone
+        else:
+            detail = {"reason": decision.reason}
+        _send_step(steps, send, now, "confirm", "go" if decision.go else ("hold" if decision.hold else "suppressed"),
+                   detail)
+    return decision
+
+
+def _decide(
+    connection: Connection, catalogue: Catalogue, send: dict[str, Any], *, user: dict[str, Any] | None, now: datetime,
+    settings: WorkspaceSettings | None, steps: StepLog,
+) -> Decision:
     base = {"workspace_id": send["workspace_id"], "user_id": send["user_id"]}
     if send["status"] in TERMINAL:
         return Decision(False, reason=send["outcome"] or send["status"], **base)
@@ -599,19 +723,30 @@ def confirm(
         return _suppress(connection, send, "user_deleted", base)
     attributes = user["attributes"]
     if as_boolean(attributes.get("unsubscribed")) is True:
+        if steps.enabled:
+            _send_step(steps, send, now, "unsubscribed", "all", {"by": "attribute"})
         return _suppress(connection, send, "unsubscribed", base)
     unsubscribed = connection.execute(
-        select(func.count()).select_from(UnsubscriptionRecord).where(
+        select(UnsubscriptionRecord.campaign_id).where(
             UnsubscriptionRecord.workspace_id == send["workspace_id"],
             UnsubscriptionRecord.profile_id == send["profile_id"],
             UnsubscriptionRecord.campaign_id.in_(["", send["campaign_id"]]),
         )
-    ).scalar_one()
+    ).scalars().all()
     if unsubscribed:
+        if steps.enabled:
+            _send_step(steps, send, now, "unsubscribed", "all" if "" in unsubscribed else "campaign",
+                       {"by": "unsubscribe"})
         return _suppress(connection, send, "unsubscribed", base)
     spec = catalogue.spec(connection, send["campaign_id"], campaign.version)
     trigger_properties = orjson.loads(send["trigger_properties"])
-    if not filters_match(spec.filters, event_properties=trigger_properties, user_attributes=attributes, now=now):
+    if steps.enabled and spec.filters is not None:
+        held, facts = filter_facts(spec.filters, event_properties=trigger_properties, user_attributes=attributes, now=now)
+        _send_step(steps, send, now, "user_conditions", "held" if held else "not_held",
+                   {"conditions": facts, "version": campaign.version})
+    else:
+        held = filters_match(spec.filters, event_properties=trigger_properties, user_attributes=attributes, now=now)
+    if not held:
         return _suppress(connection, send, "filters", base)
     context = message_context(user_id=user["user_id"] or send["user_id"], attributes=attributes,
                               event_name=send["trigger_name"], event_properties=trigger_properties)
@@ -621,6 +756,9 @@ def confirm(
         return _suppress(connection, send, f"render_failed: {error}", base)
     addresses = _addresses(spec.channel, attributes, user["devices"], message)
     if not addresses:
+        if steps.enabled:
+            _send_step(steps, send, now, "no_address", "suppressed",
+                       {"channel": spec.channel, "needs": NEEDED_ADDRESS[spec.channel]})
         return _suppress(connection, send, "no_address", base)
     connection.execute(
         update(SendRecord.__table__).where(SendRecord.id == send["id"], SendRecord.status == "scheduled")
@@ -632,6 +770,10 @@ def confirm(
     return Decision(True, message=message, addresses=addresses,
                     timezone=timezone if isinstance(timezone, str) else "", settings=settings,
                     transactional=spec.transactional, on_cap=spec.on_cap, **base)
+
+
+NEEDED_ADDRESS = {"email": "email", "sms": "phone_number", "voice": "phone_number", "push": "an apns or fcm device",
+                  "webhook": "a url"}
 
 
 def _suppress(connection: Connection, send: dict[str, Any], reason: str, base: dict[str, str]) -> Decision:
@@ -664,8 +806,10 @@ def mark_sent(
     sent_at: datetime | None,
     due_at: datetime | None,
     now: datetime,
+    steps: StepLog | None = None,
 ) -> None:
-    """Delivery's report of a send's outcome (idempotent: a terminal send stays as it is)."""
+    """Delivery's report of a send's outcome (idempotent: a terminal send stays as it is). The
+    goal windows a sent send opens are recorded in `steps` (the caller writes them)."""
     table = SendRecord.__table__
     send = connection.execute(select(table).where(table.c.id == send_id)).mappings().first()
     if send is None:
@@ -695,6 +839,11 @@ def mark_sent(
     insert_rows(connection, GoalWindowRecord.__table__, windows, skip_conflicts_on=["send_id", "goal_name"])
     for goal in spec.goals:
         catalogue.watch(send["workspace_id"], goal.event)
+    if steps is not None and steps.enabled:
+        for window in windows:
+            _send_step(steps, send, now, "goal_window", "opened",
+                       {"goal": window["goal_name"], "event": window["goal_event"], "opens_at": window["opens_at"],
+                        "closes_at": window["closes_at"]})
 
 
 # ---- reading -----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         delivery=delivery,
         settle_seconds=settings.settle_seconds,
         rpc_timeout=settings.rpc_timeout_seconds,
+        explain=settings.explain,
     )
     servicer.load()
     registration = Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, servicer, SERVICE_NAME)

@@ -23,6 +23,7 @@ from herald_common.clock import Clock
 from herald_common.errors import InvalidArgument, NotFound, Unavailable
 from herald_common.grpcclient import request_metadata
 from herald_common.logs import get_logger
+from herald_common.steps import StepLog
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.campaign import handlers
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
@@ -51,6 +52,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         delivery: DeliveryClient,
         settle_seconds: int,
         rpc_timeout: float,
+        explain: bool = True,
     ) -> None:
         self.engine = engine
         self.runner = runner
@@ -59,6 +61,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self.delivery = delivery
         self.settle = timedelta(seconds=settle_seconds)
         self.timeout = rpc_timeout
+        self.explain = explain  # record decision steps (HERALD_EXPLAIN)
         self.catalogue = Catalogue()
         self._handoff_wake = asyncio.Event()
         # Delivery's acknowledgements, written in one transaction every ACK_FLUSH_SECONDS rather
@@ -202,7 +205,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             # against a catalogue older than what is committed.
             await self.runner.run(self._refresh)
         catalogue = self.catalogue
-        relevant = [event for event in request.events if catalogue.relevant(event.workspace_id, event.name)]
+        explaining = self.explain
+        relevant = [event for event in request.events
+                    if catalogue.relevant(event.workspace_id, event.name, explaining=explaining)]
         if relevant:
             incoming = [
                 handlers.IncomingEvent(
@@ -214,7 +219,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 for event in relevant
             ]
             outcome = await self._tx(handlers.process_events, catalogue, incoming, now=self.clock.now(),
-                                     settle=self.settle)
+                                     settle=self.settle, steps=StepLog(explaining))
             _count_decisions(outcome)
             if outcome.new_sends:
                 self._spawn(self._hand_off(outcome.new_sends))
@@ -368,7 +373,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def Confirm(self, request, context):
         send = await self._tx(handlers.send_for_confirm, request.send_id)
         user = await self._profile(send["workspace_id"], send["profile_id"])
-        decision = await self._tx(handlers.confirm, self.catalogue, send, user=user, now=self.clock.now())
+        decision = await self._tx(self._confirm_one, send, user, self.clock.now())
         log.info("send_confirmed", send_id=request.send_id, go=decision.go, reason=decision.reason, hold=decision.hold)
         return self._answer(decision)
 
@@ -386,13 +391,15 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         def decide(connection):
             decisions = {}
             settings = handlers.settings_of(connection, (send["workspace_id"] for send in sends.values()))
+            steps = StepLog(self.explain)
             for send_id, send in sends.items():
                 user = users[(send["workspace_id"], send["profile_id"])]
                 if isinstance(user, BaseException):
                     decisions[send_id] = f"unavailable: {user}"
                 else:
                     decisions[send_id] = handlers.confirm(connection, self.catalogue, send, user=user, now=now,
-                                                          settings=settings[send["workspace_id"]])
+                                                          settings=settings[send["workspace_id"]], steps=steps)
+            steps.write(connection, handlers.STEPS)
             return decisions
 
         decisions = await self._tx(decide)
@@ -408,15 +415,26 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         log.info("sends_confirmed", sends=len(ids), go=sum(1 for d in decisions.values() if getattr(d, "go", False)))
         return response
 
+    def _confirm_one(self, connection, send, user, now) -> handlers.Decision:
+        steps = StepLog(self.explain)
+        decision = handlers.confirm(connection, self.catalogue, send, user=user, now=now, steps=steps)
+        steps.write(connection, handlers.STEPS)
+        return decision
+
     async def MarkSent(self, request, context):
-        await self._tx(self._mark, request, self.clock.now())
+        await self._tx(self._mark_one, request, self.clock.now())
         return campaign_pb2.MarkSentResponse()
 
-    def _mark(self, connection, request, now) -> None:
+    def _mark_one(self, connection, request, now) -> None:
+        steps = StepLog(self.explain)
+        self._mark(connection, request, now, steps)
+        steps.write(connection, handlers.STEPS)
+
+    def _mark(self, connection, request, now, steps: StepLog) -> None:
         status = request.status or ("failed" if request.failed else "sent")
         handlers.mark_sent(
             connection, self.catalogue, send_id=request.send_id, status=status, outcome=request.outcome,
-            sent_at=to_datetime(request.sent_at), due_at=to_datetime(request.due_at), now=now,
+            sent_at=to_datetime(request.sent_at), due_at=to_datetime(request.due_at), now=now, steps=steps,
         )
 
     async def MarkSentBatch(self, request, context):
@@ -426,11 +444,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         def mark_all(connection):
             known = handlers.sends_for_confirm(connection, list({r.send_id for r in request.reports}))
             unknown = []
+            steps = StepLog(self.explain)
             for report in request.reports:
                 if report.send_id in known:
-                    self._mark(connection, report, now)
+                    self._mark(connection, report, now, steps)
                 else:
                     unknown.append(report.send_id)
+            steps.write(connection, handlers.STEPS)
             return unknown
 
         unknown = await self._tx(mark_all)

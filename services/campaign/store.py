@@ -10,6 +10,9 @@
 - ``unsubscription``: all campaigns ('' as campaign id) or one.
 - ``workspace_settings``: each workspace's settings file as applied (caps, quiet hours, global
   control); one primary-key read when delivery confirms a batch of sends.
+- ``decision_step``: what campaign decided for each user's campaign entries, and why (herald
+  explain): one row per (workspace, profile, time) of a unit of work, its steps as JSON
+  (herald_common.steps; step names in docs/explain.md).
 - ``trigger_count``: triggers per campaign, including those whose event filters or re-entry rule
   kept the user out; ``processed_event``: trigger events already handled (ingest delivers at
   least once).
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, text
+from herald_common.steps import step_table_args
+from sqlalchemy import BigInteger, Column, Index, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -154,3 +158,13 @@ class WorkspaceSettingsRecord(CampaignTable, table=True):
     source_yaml: str = Field(sa_column=Column(Text, nullable=False))
     file_name: str = Field(default="", max_length=500)
     updated_at: datetime
+
+
+class DecisionStepRecord(CampaignTable, table=True):
+    __tablename__ = "decision_step"
+    __table_args__ = step_table_args("decision_step")
+    workspace_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=40)
+    at: datetime
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    steps: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of steps

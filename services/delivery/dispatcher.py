@@ -63,6 +63,8 @@ from herald_services.delivery.store import (
     SUPPRESSED,
 )
 from herald_services.delivery.timer import Timer
+from herald_common.steps import StepLog
+from herald_services.delivery.store import STEP
 from sqlalchemy import Engine
 
 log = structlog.get_logger(__name__)
@@ -153,6 +155,7 @@ class Dispatcher:
         self.owner = replica_id or default_replica_id()
         self.concurrency = concurrency
         self.stale_after = timedelta(seconds=settings.stale_after_seconds)
+        self.explain = settings.explain  # record decision steps (HERALD_EXPLAIN)
         # A claim outlives the longest dispatch (Confirm, then every address at once) with room.
         self.lease = timedelta(
             seconds=lease_seconds or 2 * (settings.rpc_timeout_seconds + settings.provider_timeout_seconds) + 60
@@ -310,7 +313,7 @@ class Dispatcher:
             with self.engine.begin() as connection:
                 # Only at start are this replica id's claims a previous life's: later they are in flight.
                 return handlers.recover(connection, now=self.clock.now(), owner=self.owner if startup else None,
-                                        everything=startup and self.single_owner)
+                                        everything=startup and self.single_owner, explain=self.explain)
 
         requeued, reports = await self.runner.run(work)
         if requeued or reports:
@@ -320,11 +323,13 @@ class Dispatcher:
             self.wake()
 
     def _write_group(self, items: list[tuple]) -> list[Any]:
-        """One transaction for the group; writes of a kind with a bulk form run together."""
+        """One transaction for the group; writes of a kind with a bulk form run together. The
+        decision steps of each write that took effect go in with it (a write that found the
+        send no longer this replica's answers None or False, and records nothing)."""
         results: list[Any] = [None] * len(items)
         bulk: dict[Any, list[int]] = {}
         with self.engine.begin() as connection:
-            for index, (fn, kwargs) in enumerate(items):
+            for index, (fn, kwargs, *_) in enumerate(items):
                 if fn in handlers.BULK:
                     bulk.setdefault(fn, []).append(index)
                 else:
@@ -333,10 +338,19 @@ class Dispatcher:
                 answers = handlers.BULK[fn](connection, [items[i][1] for i in indexes])
                 for index, answer in zip(indexes, answers):
                     results[index] = answer
+            recorded = StepLog(self.explain)
+            for item, result in zip(items, results):
+                steps = item[2] if len(item) > 2 else None  # the report sender's writes have none
+                if steps and result is not None and result is not False:
+                    recorded.extend(steps)
+            recorded.write(connection, STEP)
         return results
 
-    async def _write(self, fn, **kwargs) -> Any:
-        return await self.writer.submit((fn, kwargs))
+    async def _write(self, fn, steps: StepLog | None = None, **kwargs) -> Any:
+        return await self.writer.submit((fn, kwargs, steps))
+
+    def _steps(self, row: dict[str, Any]) -> SendSteps:
+        return SendSteps(row, enabled=self.explain)
 
     # ---- one send ---------------------------------------------------------------------------
 
@@ -414,10 +428,11 @@ class Dispatcher:
         finally:
             self._send_done()
 
-    async def _finish(self, row, status: str, outcome: str, *, sent_at=None, from_status=CLAIMED) -> None:
+    async def _finish(self, row, status: str, outcome: str, *, sent_at=None, from_status=CLAIMED,
+                      steps: StepLog | None = None) -> None:
         now = self.clock.now()
         report = await self._write(
-            handlers.finish, send_id=row["id"], owner=self.owner, status=status, outcome=outcome, now=now,
+            handlers.finish, steps=steps, send_id=row["id"], owner=self.owner, status=status, outcome=outcome, now=now,
             due_at=row["due_at"], sent_at=sent_at, from_status=from_status,
             report_next_at=self.reports.next_at(now),
         )
@@ -429,7 +444,11 @@ class Dispatcher:
         provider calls began."""
         send_id = row["id"]
         if answer is None:
-            await self._finish(row, SUPPRESSED, "stale")
+            now = self.clock.now()
+            steps = self._steps(row).record(now, "stale", "suppressed", {
+                "due_at": row["due_at"], "overdue_seconds": round((now - row["due_at"]).total_seconds()),
+                "stale_after_seconds": round(self.stale_after.total_seconds())})
+            await self._finish(row, SUPPRESSED, "stale", steps=steps)
             return False
         if isinstance(answer, str):
             if answer == "not_found":
@@ -444,8 +463,9 @@ class Dispatcher:
         now = self.clock.now()
         if not answer.go:
             if answer.hold:
-                await self._write(handlers.hold, send_id=send_id, owner=self.owner, campaign_id=row["campaign_id"],
-                                  asked_at=now, now=self.clock.now())
+                steps = self._steps(row).record(now, "hold", "held", {"reason": answer.suppress_reason or "campaign_paused"})
+                await self._write(handlers.hold, steps=steps, send_id=send_id, owner=self.owner,
+                                  campaign_id=row["campaign_id"], asked_at=now, now=self.clock.now())
                 return False
             await self._finish(row, SUPPRESSED, answer.suppress_reason or "suppressed by campaign")
             return False
@@ -455,13 +475,16 @@ class Dispatcher:
             user_timezone=answer.timezone or None, fallback_timezone=row["fallback_timezone"] or None,
             default_timezone=self.settings.default_timezone,
         )
+        steps = None
+        if self.explain and row["window"] is not None:
+            steps = self._steps(row).record(now, "window", window_outcome(decision, now), window_detail(row, decision))
         if decision.is_suppressed:
-            await self._finish(row, SUPPRESSED, decision.suppressed)
+            await self._finish(row, SUPPRESSED, decision.suppressed, steps=steps)
             return False
         if decision.due_at > now:
             # The window is closed now in the user's (possibly new) zone: its next opening.
             report = await self._write(
-                handlers.requeue, send_id=send_id, owner=self.owner, wake_at=decision.due_at, now=now,
+                handlers.requeue, steps=steps, send_id=send_id, owner=self.owner, wake_at=decision.due_at, now=now,
                 due_at=decision.due_at, timezone=decision.timezone or "",
                 outcome=f"waiting for the delivery window in {decision.timezone}", report_next_at=self.reports.next_at(now),
             )
@@ -474,7 +497,7 @@ class Dispatcher:
             await self._finish(row, SUPPRESSED, "no_address")
             return False
         text = message_json(answer)
-        started = await self._write(handlers.start_sending, send_id=send_id, owner=self.owner, now=now,
+        started = await self._write(handlers.start_sending, steps=steps, send_id=send_id, owner=self.owner, now=now,
                                     positions=list(range(len(addresses))), message=text, addresses=addresses)
         if not started:
             return False
@@ -531,11 +554,14 @@ class Dispatcher:
         final = list(by_position.values())
         retrying = [r for r in results if r.status == ADDRESS_RETRY]
         accepted = [a for a in final if a["status"] == ADDRESS_ACCEPTED]
+        steps = self._steps(row) if self.explain else None
         if retrying:
             retry_after = max((r.retry_after or 0.0 for r in retrying), default=0.0) or None
             wake_at = now + timedelta(seconds=backoff_seconds(round_number, retry_after=retry_after))
-            outcome = await self._write(handlers.settle, send_id=send_id, owner=self.owner, now=now, results=results,
-                                        wake_at=wake_at, outcome=f"retrying: {retrying[0].detail}")
+            if steps is not None:
+                self._attempt_steps(steps, now, message.channel, targets, results, wake_at)
+            outcome = await self._write(handlers.settle, steps=steps, send_id=send_id, owner=self.owner, now=now,
+                                        results=results, wake_at=wake_at, outcome=f"retrying: {retrying[0].detail}")
         else:
             if accepted:
                 status, sent_at = SENT, min(a["sent_at"] for a in accepted)
@@ -543,7 +569,12 @@ class Dispatcher:
             else:
                 status, sent_at = FAILED, None
                 text = final[0]["detail"] if len(final) == 1 else _summary(final)
-            outcome = await self._write(handlers.settle, send_id=send_id, owner=self.owner, now=now, results=results,
+            if steps is not None:
+                self._attempt_steps(steps, now, message.channel, targets, results, None)
+                steps.record(now, status, status, {"outcome": text[:500], "accepted": len(accepted),
+                                                   "addresses": len(final)})
+            outcome = await self._write(handlers.settle, steps=steps, send_id=send_id, owner=self.owner, now=now,
+                                        results=results,
                                         status=status, outcome=text, sent_at=sent_at, due_at=row["due_at"],
                                         report_next_at=self.reports.next_at(now))
             metrics.count_send(message.channel, status)
@@ -554,6 +585,20 @@ class Dispatcher:
         for target in gone:
             await self._remove_device(workspace_id or row["workspace_id"], target["kind"], target["value"])
 
+    def _attempt_steps(self, steps: SendSteps, now: datetime, channel: str, targets: list[dict[str, Any]],
+                       results: list[AddressResult], wake_at: datetime | None) -> None:
+        """One `attempt` step per address called: the provider, its answer, and the retry delay."""
+        for target, result in zip(targets, results):
+            try:
+                provider = self.providers.for_address(channel, target["kind"]).name
+            except LookupError:
+                provider = "none"
+            detail: dict[str, Any] = {"provider": provider, "address": target["kind"], "attempt": result.attempts,
+                                      "answer": result.detail[:500]}
+            if result.status == ADDRESS_RETRY and wake_at is not None:
+                detail["retry_in_seconds"] = round((wake_at - now).total_seconds(), 3)
+            steps.record(now, "attempt", result.status, detail)
+
     async def _remove_device(self, workspace_id: str, kind: str, token: str) -> None:
         """A push token the provider reported gone leaves the user's devices (best effort: the
         next gone answer for the same token asks again)."""
@@ -561,6 +606,40 @@ class Dispatcher:
             await self.identity.remove_device(workspace_id, kind, token)
         except grpc.aio.AioRpcError as error:
             log.warning("remove_device_failed", kind=kind, code=error.code().name)
+
+
+def window_outcome(decision, now: datetime) -> str:
+    if decision.is_suppressed:
+        return decision.suppressed or "suppressed"
+    return "moved" if decision.due_at > now else "open"
+
+
+def window_detail(row: dict[str, Any], decision) -> dict[str, Any]:
+    """The zone the window was read in, where its name came from, and the due time before and after."""
+    detail: dict[str, Any] = {"window": orjson.loads(row["window"]), "due_before": row["due_at"],
+                              "due_after": decision.due_at}
+    if decision.timezone:
+        detail["zone"] = decision.timezone
+        detail["zone_source"] = decision.timezone_source
+    if row.get("fallback_timezone"):
+        detail["fallback_timezone"] = row["fallback_timezone"]
+    return detail
+
+
+class SendSteps(StepLog):
+    """The steps of one send's write: a StepLog that knows the send."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, row: dict[str, Any], *, enabled: bool) -> None:
+        super().__init__(enabled)
+        self._send = row
+
+    def record(self, at: datetime, step: str, outcome: str, detail: dict[str, Any] | None = None) -> SendSteps:
+        row = self._send
+        self.add(workspace_id=row["workspace_id"], profile_id=row["profile_id"], campaign_id=row["campaign_id"],
+                 send_id=row["id"], at=at, step=step, outcome=outcome, detail=detail)
+        return self
 
 
 def _summary(addresses: list[dict[str, Any]]) -> str:

@@ -36,6 +36,7 @@ from herald_services.delivery.store import (
     SUPPRESSED,
     UNKNOWN,
 )
+from herald_common.steps import StepLog
 from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -128,9 +129,10 @@ def plan(send: NewSend, *, default_timezone: str | None, now: datetime) -> dict[
     }
 
 
-def schedule(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def schedule(connection: Connection, rows: Sequence[dict[str, Any]], *, steps: StepLog | None = None) -> list[dict[str, Any]]:
     """Keeps new sends; a send id kept before (or earlier in the same call) keeps its first
-    schedule. Returns the kept row of each, in request order."""
+    schedule. Returns the kept row of each, in request order. Each new send is a `scheduled`
+    step in `steps` (written by the caller in this transaction)."""
     kept: dict[str, dict[str, Any]] = {}
     ids = list(dict.fromkeys(row["id"] for row in rows))
     for start in range(0, len(ids), _CHUNK):
@@ -145,7 +147,21 @@ def schedule(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[dic
         # Another replica may keep the same id meanwhile: the first one wins there too.
         statement = store.dialect_insert(connection, SEND).on_conflict_do_nothing(index_elements=["id"])
         connection.execute(statement, new)
+        if steps is not None and steps.enabled:
+            for row in new:
+                detail: dict[str, Any] = {"ready_at": row["ready_at"], "due_at": row["due_at"]}
+                if row["window"] is not None:
+                    detail["window"] = orjson.loads(row["window"])
+                if row["status"] == SUPPRESSED:
+                    detail["reason"] = row["outcome"]
+                _step(steps, row, row["created_at"], "scheduled", "suppressed" if row["status"] == SUPPRESSED else "scheduled",
+                      detail)
     return [kept[row["id"]] for row in rows]
+
+
+def _step(steps: StepLog, row: Any, at: datetime, step: str, outcome: str, detail: dict[str, Any] | None = None) -> None:
+    steps.add(workspace_id=row["workspace_id"], profile_id=row["profile_id"], campaign_id=row["campaign_id"],
+              send_id=row["id"], at=at, step=step, outcome=outcome, detail=detail)
 
 
 def backlog(connection: Connection) -> int:
@@ -163,7 +179,7 @@ def earliest_wake(connection: Connection) -> datetime | None:
 
 
 # What dispatching a claimed send reads of its row (not all of it: a burst claims thousands).
-_CLAIMED_COLUMNS = [SEND.c[name] for name in ("id", "workspace_id", "campaign_id", "channel", "window",
+_CLAIMED_COLUMNS = [SEND.c[name] for name in ("id", "workspace_id", "campaign_id", "profile_id", "channel", "window",
                                                "fallback_timezone", "ready_at", "due_at", "wake_at", "attempts",
                                                "message")]
 
@@ -604,7 +620,8 @@ def _postpone_many(connection: Connection, items: Sequence[dict[str, Any]]) -> l
 # ---- crashes and leases -----------------------------------------------------------------------
 
 
-def recover(connection: Connection, *, now: datetime, owner: str | None, everything: bool) -> tuple[int, list[Report]]:
+def recover(connection: Connection, *, now: datetime, owner: str | None, everything: bool,
+            explain: bool = True) -> tuple[int, list[Report]]:
     """Sends a stopped replica left behind: claimed (no provider called yet) go back to
     scheduled; sending (a provider may have accepted) become unknown and are never resent, or
     sent when a device had already accepted. everything: SQLite at start, where this process is
@@ -616,7 +633,9 @@ def recover(connection: Connection, *, now: datetime, owner: str | None, everyth
     if not everything:
         left = SEND.c.lease_until < now
         stranded = and_(stranded, or_(left, SEND.c.claimed_by == owner) if owner is not None else left)
-    rows = connection.execute(select(SEND.c.id, SEND.c.status, SEND.c.due_at).where(stranded)).all()
+    rows = connection.execute(select(SEND.c.id, SEND.c.status, SEND.c.due_at, SEND.c.workspace_id, SEND.c.profile_id,
+                                     SEND.c.campaign_id).where(stranded)).all()
+    steps = StepLog(explain)
     claimed = [row.id for row in rows if row.status == CLAIMED]
     for start in range(0, len(claimed), _CHUNK):
         connection.execute(
@@ -647,7 +666,9 @@ def recover(connection: Connection, *, now: datetime, owner: str | None, everyth
                     updated_at=now)
         )
         reports.append(Report(send_id=row.id, status=status, outcome=outcome, sent_at=sent_at, due_at=row.due_at))
+        _step(steps, row._mapping, now, status, status, {"outcome": outcome, "recovered": True})
     put_reports(connection, reports, next_at=now)
+    steps.write(connection, store.STEP)
     return len(claimed), reports
 
 
@@ -666,7 +687,7 @@ def unclaim(connection: Connection, *, owner: str, now: datetime) -> int:
 
 def cancel(
     connection: Connection, *, send_id: str = "", campaign_id: str = "", profile_id: str = "", reason: str, now: datetime,
-    send_ids: Sequence[str] = (),
+    send_ids: Sequence[str] = (), explain: bool = True,
 ) -> list[Report]:
     """Cancels sends that have not gone out: scheduled or held, and never accepted by a provider
     (a send waiting to retry counts; a push that one device already accepted does not). One
@@ -674,7 +695,7 @@ def cancel(
     if send_ids:
         ids = list(dict.fromkeys(send_ids))
         return [report for start in range(0, len(ids), _CHUNK)
-                for report in _cancel_where(connection, SEND.c.id.in_(ids[start : start + _CHUNK]), reason, now)]
+                for report in _cancel_where(connection, SEND.c.id.in_(ids[start : start + _CHUNK]), reason, now, explain)]
     if send_id:
         target = SEND.c.id == send_id
     elif campaign_id:
@@ -683,25 +704,31 @@ def cancel(
         target = SEND.c.profile_id == profile_id
     else:
         raise InvalidArgument("give one of send_id, campaign_id, profile_id")
-    return _cancel_where(connection, target, reason, now)
+    return _cancel_where(connection, target, reason, now, explain)
 
 
-def _cancel_where(connection: Connection, target, reason: str, now: datetime) -> list[Report]:
+def _cancel_where(connection: Connection, target, reason: str, now: datetime, explain: bool) -> list[Report]:
     outcome = reason or "cancelled"
     rows = connection.execute(
         update(SEND)
         .where(target, SEND.c.status.in_((SCHEDULED, HELD)),
                or_(SEND.c.attempts == 0, ~exists().where(ADDRESS.c.send_id == SEND.c.id, ADDRESS.c.status == ADDRESS_ACCEPTED)))
         .values(status=CANCELLED, outcome=outcome, wake_at=None, updated_at=now)
-        .returning(SEND.c.id, SEND.c.due_at)
+        .returning(SEND.c.id, SEND.c.due_at, SEND.c.workspace_id, SEND.c.profile_id, SEND.c.campaign_id)
     ).all()
     reports = [Report(send_id=row.id, status=CANCELLED, outcome=outcome, due_at=row.due_at) for row in rows]
     put_reports(connection, reports, next_at=now)
+    if explain:
+        steps = StepLog()
+        for row in rows:
+            _step(steps, row._mapping, now, "cancelled", "cancelled", {"reason": outcome})
+        steps.write(connection, store.STEP)
     return reports
 
 
 def release(
-    connection: Connection, *, campaign_id: str, now: datetime, per_second: float, stale_after: timedelta
+    connection: Connection, *, campaign_id: str, now: datetime, per_second: float, stale_after: timedelta,
+    explain: bool = True,
 ) -> tuple[int, list[Report], datetime | None]:
     """The campaign resumed: its held sends are scheduled again at most per_second a second
     (never one burst), earliest due first; those overdue past the stale limit are suppressed.
@@ -713,7 +740,7 @@ def release(
         [{"campaign_id": campaign_id, "released_at": now}],
     )
     held = connection.execute(
-        select(SEND.c.id, SEND.c.due_at)
+        select(SEND.c.id, SEND.c.due_at, SEND.c.workspace_id, SEND.c.profile_id, SEND.c.campaign_id)
         .where(SEND.c.campaign_id == campaign_id, SEND.c.status == HELD)
         .order_by(SEND.c.due_at, SEND.c.id)
     ).all()
@@ -740,6 +767,15 @@ def release(
         connection.execute(
             statement, [{"sid": row.id, "wake": now + timedelta(seconds=index * step)} for index, row in enumerate(fresh)]
         )
+    if explain:
+        steps = StepLog()
+        for row in stale:
+            _step(steps, row._mapping, now, "stale", "suppressed", {
+                "due_at": row.due_at, "overdue_seconds": round((now - row.due_at).total_seconds()),
+                "stale_after_seconds": round(stale_after.total_seconds()), "at_release": True})
+        for index, row in enumerate(fresh):
+            _step(steps, row._mapping, now, "release", "released", {"wake_at": now + timedelta(seconds=index * step)})
+        steps.write(connection, store.STEP)
     return len(fresh), reports, (now if fresh else None)
 
 

@@ -15,7 +15,8 @@ from herald_services.delivery import handlers
 from herald_services.delivery.dispatcher import Dispatcher
 from herald_services.delivery.domain import DeliveryWindow, TimingRefused
 from herald_services.delivery.providers.base import CHANNELS
-from herald_services.delivery.store import CLAIMED, HELD, SCHEDULED
+from herald_common.steps import StepLog
+from herald_services.delivery.store import CLAIMED, HELD, SCHEDULED, STEP
 from sqlalchemy import Engine
 
 # What the CLI and campaign read: a held send (its campaign paused) and one being confirmed
@@ -36,7 +37,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
 
     def _schedule_groups(self, items: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
         with self.engine.begin() as connection:
-            return [handlers.schedule(connection, rows) for rows in items]
+            steps = StepLog(self.settings.explain)
+            kept = [handlers.schedule(connection, rows, steps=steps) for rows in items]
+            steps.write(connection, STEP)
+            return kept
 
     async def _read(self, handler, **kwargs):
         return await read_in(self.runner, self.engine, handler, **kwargs)
@@ -74,6 +78,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             profile_id=request.profile_id,
             reason=request.reason,
             now=self.clock.now(),
+            explain=self.settings.explain,
         )
         self.dispatcher.reports.hand_over(reports)
         return delivery_pb2.CancelResponse(cancelled=len(reports))
@@ -84,7 +89,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         if any(not send_id for send_id in request.send_ids):
             raise InvalidArgument(errors=[FieldError("send_ids", "a send id is empty")])
         reports = await self._write(handlers.cancel, send_ids=list(request.send_ids), reason=request.reason,
-                                    now=self.clock.now())
+                                    now=self.clock.now(), explain=self.settings.explain)
         self.dispatcher.reports.hand_over(reports)
         return delivery_pb2.CancelResponse(cancelled=len(reports))
 
@@ -115,6 +120,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             now=self.clock.now(),
             per_second=self.settings.release_per_second,
             stale_after=timedelta(seconds=self.settings.stale_after_seconds),
+            explain=self.settings.explain,
         )
         self.dispatcher.reports.hand_over(reports)
         self.dispatcher.scheduled(first)

@@ -9,6 +9,9 @@
   retry never resends to a device that accepted.
 - ``send_report``: the outbox of MarkSent calls to campaign, one row per send (a newer outcome
   replaces one campaign has not acknowledged yet), retried with backoff until acknowledged.
+- ``delivery_step``: what delivery decided for each send, and why (herald explain): one row
+  per (workspace, profile, time) of a unit of work, its steps as JSON (herald_common.steps;
+  step names in docs/explain.md).
 - ``campaign_release``: when each campaign was last released (resumed), so a Confirm that
   answered "hold" just before a resume does not park its send for good.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from herald_common.steps import step_table_args
 from sqlalchemy import BigInteger, Column, Connection, Index, Text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import registry
@@ -122,10 +126,21 @@ class CampaignReleaseRecord(DeliveryTable, table=True):
     released_at: datetime
 
 
+class DeliveryStepRecord(DeliveryTable, table=True):
+    __tablename__ = "delivery_step"
+    __table_args__ = step_table_args("delivery_step")
+    workspace_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=64)
+    at: datetime
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    steps: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of steps
+
+
 SEND = SendRecord.__table__
 ADDRESS = SendAddressRecord.__table__
 REPORT = SendReportRecord.__table__
 RELEASE = CampaignReleaseRecord.__table__
+STEP = DeliveryStepRecord.__table__
 
 
 def dialect_insert(connection: Connection, table):

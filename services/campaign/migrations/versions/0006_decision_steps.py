@@ -1,0 +1,42 @@
+"""decision steps (herald explain)
+
+What campaign decided for each user's campaign entries, and why: one row per (workspace,
+profile, time) of a unit of work, its steps as JSON. Keyed so one user's rows are one range;
+WITHOUT ROWID on SQLite, so a row is written once (the key is the table). The (workspace, at)
+index serves the retention prune.
+
+Revision ID: campaign_0006
+Revises: campaign_0005
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+revision: str = 'campaign_0006'
+down_revision: Union[str, None] = 'campaign_0005'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'decision_step',
+        sa.Column('workspace_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column('profile_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('seq', sa.BigInteger(), nullable=False),
+        sa.Column('steps', sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint('workspace_id', 'profile_id', 'at', 'seq', name='pk_decision_step'),
+        sqlite_with_rowid=False,
+    )
+    with op.batch_alter_table('decision_step', schema=None) as batch_op:
+        batch_op.create_index('ix_decision_step_at', ['workspace_id', 'at'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('decision_step', schema=None) as batch_op:
+        batch_op.drop_index('ix_decision_step_at')
+    op.drop_table('decision_step')
