@@ -236,7 +236,7 @@ class EventDefinitionView:
     name: str
     definitions: int
     times_seen: int
-    seen_last_24h: int
+    times_seen_last_24h: int
     last_seen: datetime | None
     hidden: bool
     defined_by_hand: bool
@@ -263,7 +263,7 @@ def list_events(connection: Connection, *, workspace_id: str, include_hidden: bo
                 name=row.name,
                 definitions=definitions.get(row.name, 0),
                 times_seen=times_seen,
-                seen_last_24h=last_24h,
+                times_seen_last_24h=last_24h,
                 last_seen=row.last_seen,
                 hidden=row.hidden,
                 defined_by_hand=row.defined_by_hand,
@@ -311,7 +311,7 @@ def get_event_definition(connection: Connection, *, workspace_id: str, name: str
         name=row.name,
         definitions=len(sets),
         times_seen=times_seen,
-        seen_last_24h=last_24h,
+        times_seen_last_24h=last_24h,
         last_seen=row.last_seen,
         hidden=row.hidden,
         defined_by_hand=row.defined_by_hand,

@@ -254,7 +254,8 @@ def test_track_page_and_screen_from_segments_library_are_catalogued_under_segmen
     everything = catalogue(suite)
     listed = {name: everything[name] for name in expected if name in everything}
     assert {name: (e["times_seen"], e["definitions"]) for name, e in listed.items()} == expected
-    assert all(e["seen_last_24h"] == e["times_seen"] and not e["hidden"] for e in listed.values())
+    assert all(e["times_seen_last_24h"] == e["times_seen"] and not e["hidden"] for e in listed.values())
+    assert all(e["seen_last_24h"] is True for e in listed.values())
     assert not [name for name in everything if name.endswith((" undefined", " None", "] "))]
 
     shown = suite.herald_json("events", "show", f"[Segment] {event}")

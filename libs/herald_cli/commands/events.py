@@ -46,16 +46,16 @@ async def list_events(args: argparse.Namespace, settings: Settings) -> Result:
     documents = [shapes.event_definition_document(e) for e in response.events]
     if not documents:
         return Result(documents, f"no events in workspace {args.workspace!r} yet")
-    headers = ["NAME", "DEFINITIONS", "SEEN (30 DAYS)", "LAST 24 H", "LAST SEEN"]
+    headers = ["NAME", "DEFINITIONS", "TIMES SEEN", "SEEN IN LAST 24 HOURS?", "LAST SEEN"]
     rows = [
-        [d["name"], d["definitions"], d["times_seen"], d["seen_last_24h"], short_time(d["last_seen"])]
+        [d["name"], d["definitions"], d["times_seen"], yes_no(d["seen_last_24h"]), short_time(d["last_seen"])]
         for d in documents
     ]
     if args.hidden:
         headers.append("HIDDEN")
         for row, document in zip(rows, documents):
             row.append("yes" if document["hidden"] else "")
-    return Result(documents, table(headers, rows, right=(1, 2, 3)))
+    return Result(documents, table(headers, rows, right=(1, 2)))
 
 
 async def show_event(args: argparse.Namespace, settings: Settings) -> Result:
@@ -91,12 +91,17 @@ async def _named(call, name: str):
         raise
 
 
+def yes_no(seen: bool) -> str:
+    """The product page's answer to "Seen in last 24 hours?"."""
+    return "Yes" if seen else "No"
+
+
 def render_event(document: dict) -> str:
     summary = fields(
         [
             ("definitions", document["definitions"]),
             ("times seen", f"{document['times_seen']} (last 30 days)"),
-            ("last 24 hours", document["seen_last_24h"]),
+            ("seen in last 24 hours", f"{yes_no(document['seen_last_24h'])} ({document['times_seen_last_24h']} times)"),
             ("last seen", short_time(document["last_seen"])),
             ("hidden", "yes" if document["hidden"] else "no"),
             ("defined by hand", "yes" if document["defined_by_hand"] else "no"),

@@ -179,7 +179,7 @@ async def test_events_list_counts_what_was_tracked_and_shows_definitions(suite):
         "hidden": False,
     }
     assert signed_up["last_seen"].endswith("+00:00")
-    assert "seen_last_24h" in signed_up
+    assert (signed_up["seen_last_24h"], signed_up["times_seen_last_24h"]) == (True, 2)
 
     shown = (await suite.herald("events", "show", "[Segment] Signed Up", "--json")).document
     assert sorted((s["properties"], s["count"]) for s in shown["property_sets"]) == [
@@ -194,7 +194,19 @@ async def test_an_event_defined_by_hand_is_listed_with_zero_counts_and_no_last_s
     assert defined.code == 0
     events = (await suite.herald("events", "list", "--json")).document
     [trial] = [e for e in events if e["name"] == "[Segment] Trial Ended"]
-    assert (trial["times_seen"], trial["seen_last_24h"], trial["definitions"], trial["last_seen"]) == (0, 0, 0, None)
+    assert (trial["times_seen"], trial["definitions"], trial["last_seen"]) == (0, 0, None)
+    assert trial["seen_last_24h"] is False and trial["times_seen_last_24h"] == 0
+
+
+@needs_ingest
+async def test_events_list_table_says_yes_or_no_for_seen_in_last_24_hours(suite):
+    await suite.identify(user_id="u1")
+    await suite.track("m1", "u1", "Signed Up", {"plan": "pro"})
+    await suite.herald("events", "define", "[Segment] Trial Ended")
+    header, *lines = (await suite.herald("events", "list")).out.splitlines()
+    column = header.index("SEEN IN LAST 24 HOURS?")
+    seen = {line.split("  ")[0]: line[column:].split()[0] for line in lines}
+    assert seen == {"[Segment] Signed Up": "Yes", "[Segment] Trial Ended": "No"}
 
 
 @needs_ingest

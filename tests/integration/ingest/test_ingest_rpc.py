@@ -94,7 +94,8 @@ async def test_catalogue_counts_definitions_and_hides(services):
     await services.ingest.define_event(WORKSPACE, "[Segment] Refunded")
     listed = {e.name: e for e in (await services.ingest.list_events(WORKSPACE, False)).events}
     purchase = listed["[Segment] Purchase made"]
-    assert (purchase.times_seen, purchase.definitions, purchase.seen_last_24h) == (3, 2, 0)
+    assert (purchase.times_seen, purchase.definitions, purchase.times_seen_last_24h) == (3, 2, 0)
+    assert purchase.seen_in_last_24h is False
     assert listed["[Segment] Refunded"].times_seen == 0 and listed["[Segment] Refunded"].defined_by_hand
     shown = await services.ingest.get_event_definition(WORKSPACE, "[Segment] Purchase made")
     assert [(list(s.properties), s.count) for s in shown.property_sets] == [(["cart_id", "price"], 2), (["cart_id"], 1)]

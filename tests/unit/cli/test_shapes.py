@@ -53,7 +53,8 @@ def test_event_definition_never_seen_has_a_null_last_seen_and_no_property_sets_i
         "name": "[Segment] Trial Ended",
         "definitions": 0,
         "times_seen": 0,
-        "seen_last_24h": 0,
+        "seen_last_24h": False,
+        "times_seen_last_24h": 0,
         "last_seen": None,
         "hidden": False,
         "defined_by_hand": True,
@@ -66,7 +67,8 @@ def test_event_definition_for_show_lists_each_property_set_with_its_count():
         name="[Segment] Signed Up",
         definitions=2,
         times_seen=5,
-        seen_last_24h=1,
+        times_seen_last_24h=1,
+        seen_in_last_24h=True,
         last_seen=timestamp(SEEN),
         property_sets=[
             ingest_pb2.PropertySet(properties=["plan", "referrer"], count=4, last_seen=timestamp(SEEN)),
@@ -74,6 +76,7 @@ def test_event_definition_for_show_lists_each_property_set_with_its_count():
         ],
     )
     document = shapes.event_definition_document(definition, with_property_sets=True)
+    assert (document["seen_last_24h"], document["times_seen_last_24h"]) == (True, 1)
     assert document["last_seen"] == "2026-01-06T08:15:00+00:00"
     assert document["property_sets"] == [
         {"properties": ["plan", "referrer"], "count": 4, "last_seen": "2026-01-06T08:15:00+00:00"},

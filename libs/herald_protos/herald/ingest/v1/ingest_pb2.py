@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dherald/ingest/v1/ingest.proto\x12\x10herald.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n\rIncomingEvent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x14\n\x0c\x61nonymous_id\x18\x05 \x01(\t\x12\x17\n\x0fproperties_json\x18\x06 \x01(\x0c\x12\x14\n\x0c\x63ontext_json\x18\x07 \x01(\x0c\x12\x11\n\ttimestamp\x18\x08 \x01(\t\x12\x0f\n\x07sent_at\x18\t \x01(\t\x12\x1a\n\x12original_timestamp\x18\n \x01(\t\x12/\n\x0breceived_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\rRecordRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12/\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1f.herald.ingest.v1.IncomingEvent\"\xf8\x01\n\x0cRecordResult\x12\x37\n\x07outcome\x18\x01 \x01(\x0e\x32&.herald.ingest.v1.RecordResult.Outcome\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x15\n\rwarning_field\x18\x04 \x01(\t\x12\x0f\n\x07warning\x18\x05 \x01(\t\"e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_RECORDED\x10\x01\x12\x15\n\x11OUTCOME_DUPLICATE\x10\x02\x12\x14\n\x10OUTCOME_REJECTED\x10\x03\"A\n\x0eRecordResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.herald.ingest.v1.RecordResult\"\xb5\x02\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x12\n\nprofile_id\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\x12\x14\n\x0c\x61nonymous_id\x18\x08 \x01(\t\x12\x17\n\x0fproperties_json\x18\t \x01(\x0c\x12\x14\n\x0c\x63ontext_json\x18\n \x01(\x0c\x12-\n\ttimestamp\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\r \x01(\x03\"_\n\x0bPropertySet\x12\x12\n\nproperties\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12-\n\tlast_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x02\n\x0f\x45ventDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x66initions\x18\x02 \x01(\x03\x12\x12\n\ntimes_seen\x18\x03 \x01(\x03\x12\x15\n\rseen_last_24h\x18\x04 \x01(\x03\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06hidden\x18\x06 \x01(\x08\x12\x17\n\x0f\x64\x65\x66ined_by_hand\x18\x07 \x01(\x08\x12\x34\n\rproperty_sets\x18\x08 \x03(\x0b\x32\x1d.herald.ingest.v1.PropertySet\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\"A\n\x11ListEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x16\n\x0einclude_hidden\x18\x02 \x01(\x08\"G\n\x12ListEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.herald.ingest.v1.EventDefinition\"?\n\x19GetEventDefinitionRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"M\n\x12\x44\x65\x66ineEventRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"6\n\x10HideEventRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"H\n\x15ListUserEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"A\n\x16ListUserEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.herald.ingest.v1.Event\"C\n\x16PurgeUserEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ids\x18\x02 \x03(\t\"*\n\x17PurgeUserEventsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xea\x05\n\rIngestService\x12K\n\x06Record\x12\x1f.herald.ingest.v1.RecordRequest\x1a .herald.ingest.v1.RecordResponse\x12W\n\nListEvents\x12#.herald.ingest.v1.ListEventsRequest\x1a$.herald.ingest.v1.ListEventsResponse\x12\x64\n\x12GetEventDefinition\x12+.herald.ingest.v1.GetEventDefinitionRequest\x1a!.herald.ingest.v1.EventDefinition\x12V\n\x0b\x44\x65\x66ineEvent\x12$.herald.ingest.v1.DefineEventRequest\x1a!.herald.ingest.v1.EventDefinition\x12R\n\tHideEvent\x12\".herald.ingest.v1.HideEventRequest\x1a!.herald.ingest.v1.EventDefinition\x12T\n\x0bUnhideEvent\x12\".herald.ingest.v1.HideEventRequest\x1a!.herald.ingest.v1.EventDefinition\x12\x63\n\x0eListUserEvents\x12\'.herald.ingest.v1.ListUserEventsRequest\x1a(.herald.ingest.v1.ListUserEventsResponse\x12\x66\n\x0fPurgeUserEvents\x12(.herald.ingest.v1.PurgeUserEventsRequest\x1a).herald.ingest.v1.PurgeUserEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dherald/ingest/v1/ingest.proto\x12\x10herald.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n\rIncomingEvent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x14\n\x0c\x61nonymous_id\x18\x05 \x01(\t\x12\x17\n\x0fproperties_json\x18\x06 \x01(\x0c\x12\x14\n\x0c\x63ontext_json\x18\x07 \x01(\x0c\x12\x11\n\ttimestamp\x18\x08 \x01(\t\x12\x0f\n\x07sent_at\x18\t \x01(\t\x12\x1a\n\x12original_timestamp\x18\n \x01(\t\x12/\n\x0breceived_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\rRecordRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12/\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1f.herald.ingest.v1.IncomingEvent\"\xf8\x01\n\x0cRecordResult\x12\x37\n\x07outcome\x18\x01 \x01(\x0e\x32&.herald.ingest.v1.RecordResult.Outcome\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x15\n\rwarning_field\x18\x04 \x01(\t\x12\x0f\n\x07warning\x18\x05 \x01(\t\"e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_RECORDED\x10\x01\x12\x15\n\x11OUTCOME_DUPLICATE\x10\x02\x12\x14\n\x10OUTCOME_REJECTED\x10\x03\"A\n\x0eRecordResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.herald.ingest.v1.RecordResult\"\xb5\x02\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x12\n\nprofile_id\x18\x06 \x01(\t\x12\x0f\n\x07user_id\x18\x07 \x01(\t\x12\x14\n\x0c\x61nonymous_id\x18\x08 \x01(\t\x12\x17\n\x0fproperties_json\x18\t \x01(\x0c\x12\x14\n\x0c\x63ontext_json\x18\n \x01(\x0c\x12-\n\ttimestamp\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\r \x01(\x03\"_\n\x0bPropertySet\x12\x12\n\nproperties\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12-\n\tlast_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x02\n\x0f\x45ventDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x66initions\x18\x02 \x01(\x03\x12\x12\n\ntimes_seen\x18\x03 \x01(\x03\x12\x19\n\rseen_last_24h\x18\x04 \x01(\x03\x42\x02\x18\x01\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06hidden\x18\x06 \x01(\x08\x12\x17\n\x0f\x64\x65\x66ined_by_hand\x18\x07 \x01(\x08\x12\x34\n\rproperty_sets\x18\x08 \x03(\x0b\x32\x1d.herald.ingest.v1.PropertySet\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x1b\n\x13times_seen_last_24h\x18\n \x01(\x03\x12\x18\n\x10seen_in_last_24h\x18\x0b \x01(\x08\"A\n\x11ListEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x16\n\x0einclude_hidden\x18\x02 \x01(\x08\"G\n\x12ListEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.herald.ingest.v1.EventDefinition\"?\n\x19GetEventDefinitionRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"M\n\x12\x44\x65\x66ineEventRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"6\n\x10HideEventRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"H\n\x15ListUserEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"A\n\x16ListUserEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.herald.ingest.v1.Event\"C\n\x16PurgeUserEventsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ids\x18\x02 \x03(\t\"*\n\x17PurgeUserEventsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xea\x05\n\rIngestService\x12K\n\x06Record\x12\x1f.herald.ingest.v1.RecordRequest\x1a .herald.ingest.v1.RecordResponse\x12W\n\nListEvents\x12#.herald.ingest.v1.ListEventsRequest\x1a$.herald.ingest.v1.ListEventsResponse\x12\x64\n\x12GetEventDefinition\x12+.herald.ingest.v1.GetEventDefinitionRequest\x1a!.herald.ingest.v1.EventDefinition\x12V\n\x0b\x44\x65\x66ineEvent\x12$.herald.ingest.v1.DefineEventRequest\x1a!.herald.ingest.v1.EventDefinition\x12R\n\tHideEvent\x12\".herald.ingest.v1.HideEventRequest\x1a!.herald.ingest.v1.EventDefinition\x12T\n\x0bUnhideEvent\x12\".herald.ingest.v1.HideEventRequest\x1a!.herald.ingest.v1.EventDefinition\x12\x63\n\x0eListUserEvents\x12\'.herald.ingest.v1.ListUserEventsRequest\x1a(.herald.ingest.v1.ListUserEventsResponse\x12\x66\n\x0fPurgeUserEvents\x12(.herald.ingest.v1.PurgeUserEventsRequest\x1a).herald.ingest.v1.PurgeUserEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'herald.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EVENTDEFINITION'].fields_by_name['seen_last_24h']._loaded_options = None
+  _globals['_EVENTDEFINITION'].fields_by_name['seen_last_24h']._serialized_options = b'\030\001'
   _globals['_INCOMINGEVENT']._serialized_start=85
   _globals['_INCOMINGEVENT']._serialized_end=348
   _globals['_RECORDREQUEST']._serialized_start=350
@@ -47,25 +49,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROPERTYSET']._serialized_start=1068
   _globals['_PROPERTYSET']._serialized_end=1163
   _globals['_EVENTDEFINITION']._serialized_start=1166
-  _globals['_EVENTDEFINITION']._serialized_end=1424
-  _globals['_LISTEVENTSREQUEST']._serialized_start=1426
-  _globals['_LISTEVENTSREQUEST']._serialized_end=1491
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=1493
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=1564
-  _globals['_GETEVENTDEFINITIONREQUEST']._serialized_start=1566
-  _globals['_GETEVENTDEFINITIONREQUEST']._serialized_end=1629
-  _globals['_DEFINEEVENTREQUEST']._serialized_start=1631
-  _globals['_DEFINEEVENTREQUEST']._serialized_end=1708
-  _globals['_HIDEEVENTREQUEST']._serialized_start=1710
-  _globals['_HIDEEVENTREQUEST']._serialized_end=1764
-  _globals['_LISTUSEREVENTSREQUEST']._serialized_start=1766
-  _globals['_LISTUSEREVENTSREQUEST']._serialized_end=1838
-  _globals['_LISTUSEREVENTSRESPONSE']._serialized_start=1840
-  _globals['_LISTUSEREVENTSRESPONSE']._serialized_end=1905
-  _globals['_PURGEUSEREVENTSREQUEST']._serialized_start=1907
-  _globals['_PURGEUSEREVENTSREQUEST']._serialized_end=1974
-  _globals['_PURGEUSEREVENTSRESPONSE']._serialized_start=1976
-  _globals['_PURGEUSEREVENTSRESPONSE']._serialized_end=2018
-  _globals['_INGESTSERVICE']._serialized_start=2021
-  _globals['_INGESTSERVICE']._serialized_end=2767
+  _globals['_EVENTDEFINITION']._serialized_end=1483
+  _globals['_LISTEVENTSREQUEST']._serialized_start=1485
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1550
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1552
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1623
+  _globals['_GETEVENTDEFINITIONREQUEST']._serialized_start=1625
+  _globals['_GETEVENTDEFINITIONREQUEST']._serialized_end=1688
+  _globals['_DEFINEEVENTREQUEST']._serialized_start=1690
+  _globals['_DEFINEEVENTREQUEST']._serialized_end=1767
+  _globals['_HIDEEVENTREQUEST']._serialized_start=1769
+  _globals['_HIDEEVENTREQUEST']._serialized_end=1823
+  _globals['_LISTUSEREVENTSREQUEST']._serialized_start=1825
+  _globals['_LISTUSEREVENTSREQUEST']._serialized_end=1897
+  _globals['_LISTUSEREVENTSRESPONSE']._serialized_start=1899
+  _globals['_LISTUSEREVENTSRESPONSE']._serialized_end=1964
+  _globals['_PURGEUSEREVENTSREQUEST']._serialized_start=1966
+  _globals['_PURGEUSEREVENTSREQUEST']._serialized_end=2033
+  _globals['_PURGEUSEREVENTSRESPONSE']._serialized_start=2035
+  _globals['_PURGEUSEREVENTSRESPONSE']._serialized_end=2077
+  _globals['_INGESTSERVICE']._serialized_start=2080
+  _globals['_INGESTSERVICE']._serialized_end=2826
 # @@protoc_insertion_point(module_scope)

@@ -115,7 +115,7 @@ class PropertySet(_message.Message):
     def __init__(self, properties: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EventDefinition(_message.Message):
-    __slots__ = ("name", "definitions", "times_seen", "seen_last_24h", "last_seen", "hidden", "defined_by_hand", "property_sets", "description")
+    __slots__ = ("name", "definitions", "times_seen", "seen_last_24h", "last_seen", "hidden", "defined_by_hand", "property_sets", "description", "times_seen_last_24h", "seen_in_last_24h")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DEFINITIONS_FIELD_NUMBER: _ClassVar[int]
     TIMES_SEEN_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,8 @@ class EventDefinition(_message.Message):
     DEFINED_BY_HAND_FIELD_NUMBER: _ClassVar[int]
     PROPERTY_SETS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TIMES_SEEN_LAST_24H_FIELD_NUMBER: _ClassVar[int]
+    SEEN_IN_LAST_24H_FIELD_NUMBER: _ClassVar[int]
     name: str
     definitions: int
     times_seen: int
@@ -134,7 +136,9 @@ class EventDefinition(_message.Message):
     defined_by_hand: bool
     property_sets: _containers.RepeatedCompositeFieldContainer[PropertySet]
     description: str
-    def __init__(self, name: _Optional[str] = ..., definitions: _Optional[int] = ..., times_seen: _Optional[int] = ..., seen_last_24h: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hidden: _Optional[bool] = ..., defined_by_hand: _Optional[bool] = ..., property_sets: _Optional[_Iterable[_Union[PropertySet, _Mapping]]] = ..., description: _Optional[str] = ...) -> None: ...
+    times_seen_last_24h: int
+    seen_in_last_24h: bool
+    def __init__(self, name: _Optional[str] = ..., definitions: _Optional[int] = ..., times_seen: _Optional[int] = ..., seen_last_24h: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hidden: _Optional[bool] = ..., defined_by_hand: _Optional[bool] = ..., property_sets: _Optional[_Iterable[_Union[PropertySet, _Mapping]]] = ..., description: _Optional[str] = ..., times_seen_last_24h: _Optional[int] = ..., seen_in_last_24h: _Optional[bool] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
     __slots__ = ("workspace_id", "include_hidden")
