@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 from herald_common.bulk import insert_rows
-from herald_common.errors import FailedPrecondition, NotFound
+from herald_common.clock import as_utc
+from herald_common.errors import FailedPrecondition, FieldError, NotFound
 from herald_common.steps import StepLog
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
 from herald_services.campaign.domain import (
@@ -34,7 +35,7 @@ from herald_services.campaign.filters import (
     filters_match,
 )
 from herald_services.campaign.limits import NO_SETTINGS, WorkspaceSettings, parse_settings
-from herald_services.campaign.spec import parse_campaign
+from herald_services.campaign.spec import check_campaign
 from herald_services.campaign.store import (
     CampaignRecord,
     CampaignVersionRecord,
@@ -87,6 +88,7 @@ class Applied:
     campaign: KnownCampaign
     created: bool
     changed: bool
+    warnings: tuple[FieldError, ...] = ()
 
 
 def _known(record: dict[str, Any], spec: CampaignSpec) -> KnownCampaign:
@@ -121,7 +123,8 @@ def apply_campaign(
     left draft makes a new version; scheduled sends keep their trigger and are confirmed
     against whatever version is current when they go out. Status is not changed by an apply,
     except that a new campaign starts live (or draft when asked)."""
-    spec = parse_campaign(source_yaml)
+    checked = check_campaign(source_yaml)
+    spec, warnings = checked.spec, checked.warnings
     existing = _campaign_row(connection, workspace_id, spec.name, lock=True)
     if existing is None:
         record = {
@@ -136,7 +139,7 @@ def apply_campaign(
         known = _known(record, catalogue.spec_from_source(record["id"], 1, source_yaml))
         catalogue.put(known)
         catalogue.changed(connection)
-        return Applied(known, created=True, changed=True)
+        return Applied(known, created=True, changed=True, warnings=warnings)
     current = connection.execute(
         select(CampaignVersionRecord.source_yaml).where(
             CampaignVersionRecord.campaign_id == existing["id"], CampaignVersionRecord.version == existing["version"]
@@ -144,7 +147,7 @@ def apply_campaign(
     ).scalar_one()
     if current == source_yaml:
         known = _known(existing, catalogue.spec_from_source(existing["id"], existing["version"], current))
-        return Applied(known, created=False, changed=False)
+        return Applied(known, created=False, changed=False, warnings=warnings)
     version = existing["version"]
     if existing["status"] == "draft":
         connection.execute(
@@ -166,7 +169,7 @@ def apply_campaign(
     known = _known(record, catalogue.spec_from_source(existing["id"], version, source_yaml))
     catalogue.put(known)
     catalogue.changed(connection)
-    return Applied(known, created=False, changed=True)
+    return Applied(known, created=False, changed=True, warnings=warnings)
 
 
 def get_campaign(connection: Connection, catalogue: Catalogue, workspace_id: str, name: str) -> tuple[KnownCampaign, str]:
@@ -749,7 +752,8 @@ def _decide(
     if not held:
         return _suppress(connection, send, "filters", base)
     context = message_context(user_id=user["user_id"] or send["user_id"], attributes=attributes,
-                              event_name=send["trigger_name"], event_properties=trigger_properties)
+                              event_name=send["trigger_name"], event_properties=trigger_properties,
+                              event_time=as_utc(send["triggered_at"]))
     try:
         message = render_message(spec.message, context)
     except RenderFailed as error:

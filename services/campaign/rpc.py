@@ -124,10 +124,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             source_yaml=request.source_yaml, file_name=request.file_name, now=self.clock.now(), draft=request.draft,
         )
         log.info("campaign_applied", campaign=applied.campaign.name, version=applied.campaign.version,
-                 created=applied.created, changed=applied.changed)
+                 created=applied.created, changed=applied.changed,
+                 warnings=[str(warning) for warning in applied.warnings])
         return campaign_pb2.ApplyCampaignResponse(
             campaign=self._campaign(applied.campaign, request.source_yaml), created=applied.created,
             changed=applied.changed,
+            warnings=[campaign_pb2.ApplyWarning(field=w.field, reason=w.reason) for w in applied.warnings],
         )
 
     async def GetCampaign(self, request, context):

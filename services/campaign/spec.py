@@ -56,6 +56,7 @@ from herald_services.campaign.filters import (
 )
 from herald_services.campaign.templates import (
     MessageTemplate,
+    reads_event_name,
     TemplateInvalid,
     compile_template,
 )
@@ -97,14 +98,35 @@ class CampaignFileInvalid(InvalidArgument):
         super().__init__(None, errors)
 
 
+EVENT_NAME_WARNING = (
+    "reads event.name, which is the trigger event's 'name' property as sent (Segment's "
+    "\"Product Added\" puts the product's name there), not the event's own name; for the event's "
+    "name write {{ event_name }}, and to read the property without this warning write {{ event['name'] }}"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedCampaign:
+    """A file that applies, with what it should still fix (`warnings`, each by its path)."""
+
+    spec: CampaignSpec
+    warnings: tuple[FieldError, ...] = ()
+
+
 def parse_campaign(text: str | bytes) -> CampaignSpec:
     """Reads and checks a campaign file. Raises CampaignFileInvalid listing every error."""
+    return check_campaign(text).spec
+
+
+def check_campaign(text: str | bytes) -> CheckedCampaign:
+    """parse_campaign, plus the warnings an apply shows: things that apply but may not mean
+    what the file's author thinks (a template reading `event.name`)."""
     document = load_yaml(text)
     reader = _Reader()
     spec = reader.campaign(document)
     if reader.errors:
         raise CampaignFileInvalid(reader.errors)
-    return spec
+    return CheckedCampaign(spec, tuple(reader.warnings))
 
 
 # ---- YAML ---------------------------------------------------------------------------------
@@ -222,6 +244,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
+        self.warnings: list[FieldError] = []
 
     def error(self, path: str, reason: str) -> Any:
         self.errors.append(FieldError(path, reason))
@@ -272,9 +295,12 @@ class _Reader:
         if not allow_empty and not value.strip():
             return self.error(path, "must not be empty")
         try:
-            return compile_template(value, escape_html=escape_html)
+            template = compile_template(value, escape_html=escape_html)
         except TemplateInvalid as error:
             return self.error(path, str(error))
+        if reads_event_name(template):
+            self.warnings.append(FieldError(path, EVENT_NAME_WARNING))
+        return template
 
     # -- the campaign --
 

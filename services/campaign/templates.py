@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from liquid import BoundTemplate, Environment
@@ -85,17 +86,50 @@ def _describe(error: LiquidError, source: str) -> str:
     return message
 
 
+# What herald adds to a template's context: names no Segment spec gives a trait or a property,
+# so they never hide one. docs/campaigns.md lists them; they win over an attribute so named.
+HERALD_NAMES = ("user_id", "event", "event_name", "event_time")
+
+
 def message_context(
     *,
     user_id: str,
     attributes: Mapping[str, Any],
     event_name: str,
     event_properties: Mapping[str, Any],
+    event_time: datetime | None = None,
 ) -> dict[str, Any]:
-    """What a message template sees: the user's attributes at the top level, `user_id`, and
-    `event` (the trigger event's properties plus `event.name`, the event's name).
+    """What a message template sees, the one context every render uses (delivery's Confirm,
+    and the console's preview and simulate):
 
-    `user_id` and `event` win over attributes of those names, and `event.name` over a
-    property called `name`.
+    - the user's attributes at the top level (`{{ first_name }}`);
+    - `event`: the trigger event's properties exactly as sent, nothing added, so Segment's
+      "Product Added" `name` (the product's name) is `{{ event.name }}`;
+    - herald's own names: `user_id`, `event_name` (the trigger event's name, like
+      "[Segment] Product Added") and `event_time` (its timestamp, ISO 8601 with an offset).
+
+    herald's names win over attributes of the same names, so a trait cannot pose as `user_id`.
     """
-    return {**attributes, "user_id": user_id, "event": {**event_properties, "name": event_name}}
+    return {
+        **attributes,
+        "user_id": user_id,
+        "event": dict(event_properties),
+        "event_name": event_name,
+        "event_time": event_time.isoformat() if event_time is not None else "",
+    }
+
+
+def reads_event_name(template: MessageTemplate) -> bool:
+    """Whether a template reads `event.name` in the dotted form, which before herald kept
+    properties unshadowed meant the event's own name and now means its `name` property.
+    `event['name']` reads the same property and is taken as meaning it."""
+    if template.compiled is None:
+        return False
+    variables = template.compiled.analyze(include_partials=False).variables.get("event", [])
+    for variable in variables:
+        if list(variable.segments[:2]) != ["event", "name"]:
+            continue
+        start = getattr(getattr(variable, "span", None), "index", None)
+        if not isinstance(start, int) or template.source.startswith("event.name", start):
+            return True
+    return False

@@ -13,7 +13,7 @@ from herald_common.settings import Settings
 from herald_cli import shapes
 from herald_cli.commands import positive_int, read_command
 from herald_cli.errors import CliError
-from herald_cli.output import Result, fields, short_time, table
+from herald_cli.output import Result, fields, say, short_time, table
 from herald_cli.rpc import connect
 
 
@@ -86,7 +86,9 @@ async def apply_campaign(args: argparse.Namespace, settings: Settings) -> Result
             response = await _call(campaign, "ApplyCampaign", request)
     except CliError as error:
         raise CliError(f"{args.file}: {error.message}") from None
-    document = {**shapes.campaign_document(response.campaign), "created": response.created, "changed": response.changed}
+    warnings = [f"{w.field}: {w.reason}" for w in response.warnings]
+    document = {**shapes.campaign_document(response.campaign), "created": response.created, "changed": response.changed,
+                "warnings": [{"field": w.field, "reason": w.reason} for w in response.warnings]}
     c = response.campaign
     if response.created:
         text = f"created campaign {c.name!r} ({c.status}, version {c.version})"
@@ -94,6 +96,9 @@ async def apply_campaign(args: argparse.Namespace, settings: Settings) -> Result
         text = f"updated campaign {c.name!r}: now version {c.version} ({c.status})"
     else:
         text = f"campaign {c.name!r} is unchanged (version {c.version}, {c.status})"
+    if not args.json:
+        for warning in warnings:
+            say(f"warning: {args.file}: {warning}")
     return Result(document, text)
 
 

@@ -103,8 +103,10 @@ class Suite:
         return response.results[0].profile_id
 
     def event(self, profile_id: str, user_id: str, name: str, at: datetime | None = None, event_id: str | None = None,
-              **properties) -> ingest_pb2.Event:
+              properties: dict | None = None, **more_properties) -> ingest_pb2.Event:
+        """`properties` for names that clash with this helper's own (a product's `name`)."""
         at = at or datetime.now(UTC)
+        properties = {**(properties or {}), **more_properties}
         event = ingest_pb2.Event(
             id=event_id or str(next(self.event_ids)), workspace_id=WORKSPACE, message_id=f"msg-{next(self.event_ids)}",
             type="track", name=name, profile_id=profile_id, user_id=user_id, properties_json=orjson.dumps(properties),

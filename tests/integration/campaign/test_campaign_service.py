@@ -101,14 +101,14 @@ async def test_filtered_campaign_settles_and_event_filters_keep_users_out_at_onc
 async def test_an_identify_during_the_settle_period_is_what_confirm_sees(suite):
     await suite.apply_example("cart-reminder-sms.yaml")
     profile = await suite.identify("u3", first_name="Bo", plan="Enterprise")
-    await suite.send_events(suite.event(profile, "u3", ADDED, cart_id="c1"))
+    await suite.send_events(suite.event(profile, "u3", ADDED, properties={"cart_id": "c1", "name": "red shoes"}))
     await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 1)
     send_id = next(iter(suite.delivery.scheduled))
     # identify arrives after the track: phone added, plan changed
     await suite.identify("u3", phone="+14155550100", plan="Pro")
     confirmed = await suite.confirm(send_id)
     assert confirmed.go, confirmed.suppress_reason
-    assert confirmed.message.body == "Bo, your cart is waiting: [Segment] Added item to cart"
+    assert confirmed.message.body == "Bo, your cart is waiting: red shoes"
     assert [(a.kind, a.value) for a in confirmed.addresses] == [("phone", "+14155550100")]
     assert (await _only_send(suite)).status == "sending"
 

@@ -104,3 +104,14 @@ async def test_failures_are_one_line_and_non_zero(suite, herald, tmp_path):
     assert code != 0 and "ghost" in err
     code, out, err = await herald("campaigns", "resume", "Nope")
     assert code != 0 and err.count("\n") == 1
+
+
+async def test_apply_prints_a_warning_for_a_file_reading_event_name_and_still_applies_it(suite, herald):
+    example = str(EXAMPLES / "cart-reminder-sms.yaml")
+    code, out, err = await herald("campaigns", "apply", "-f", example)
+    assert code == 0 and "created campaign 'Cart reminder SMS'" in out
+    [warning] = err.splitlines()
+    assert warning.startswith(f"warning: {example}: message.body: reads event.name") and "{{ event_name }}" in warning
+    code, out, err = await herald("campaigns", "apply", "-f", example, "--json")
+    assert (code, err) == (0, "")
+    assert [w["field"] for w in json.loads(out)["warnings"]] == ["message.body"]

@@ -43,8 +43,9 @@ def test_missing_values_render_empty_and_default_fills_them():
 
 
 def test_default_also_replaces_an_empty_value():
-    rendered = render_message(example("cart-reminder-sms.yaml").message, context(attributes={"first_name": ""}))
-    assert rendered.body == "Hi, your cart is waiting: [Segment] Added item to cart"
+    rendered = render_message(example("cart-reminder-sms.yaml").message,
+                              context(attributes={"first_name": ""}, name="red shoes", cart_id="c1"))
+    assert rendered.body == "Hi, your cart is waiting: red shoes"
 
 
 def test_voice_renders_its_text():
@@ -94,10 +95,11 @@ def test_html_escapes_what_it_interpolates_and_text_parts_do_not():
     assert rendered.html == "<p>Hi &lt;b&gt;Ada&lt;/b&gt; &amp; co</p><hr>"
 
 
-def test_the_context_has_attributes_user_id_and_event():
+def test_the_context_has_attributes_user_id_event_and_the_events_own_name():
     assert message_context(user_id="u1", attributes={"plan": "Pro", "user_id": "spoof", "event": "x"},
-                           event_name="[Segment] Signed Up", event_properties={"name": "shadowed", "plan": "Pro"}) == {
-        "plan": "Pro", "user_id": "u1", "event": {"name": "[Segment] Signed Up", "plan": "Pro"},
+                           event_name="[Segment] Signed Up", event_properties={"name": "kept", "plan": "Pro"}) == {
+        "plan": "Pro", "user_id": "u1", "event": {"name": "kept", "plan": "Pro"},
+        "event_name": "[Segment] Signed Up", "event_time": "",
     }
 
 

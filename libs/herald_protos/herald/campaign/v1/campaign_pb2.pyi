@@ -45,14 +45,24 @@ class ApplyCampaignRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ..., draft: _Optional[bool] = ...) -> None: ...
 
 class ApplyCampaignResponse(_message.Message):
-    __slots__ = ("campaign", "created", "changed")
+    __slots__ = ("campaign", "created", "changed", "warnings")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     campaign: Campaign
     created: bool
     changed: bool
-    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., created: _Optional[bool] = ..., changed: _Optional[bool] = ...) -> None: ...
+    warnings: _containers.RepeatedCompositeFieldContainer[ApplyWarning]
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., created: _Optional[bool] = ..., changed: _Optional[bool] = ..., warnings: _Optional[_Iterable[_Union[ApplyWarning, _Mapping]]] = ...) -> None: ...
+
+class ApplyWarning(_message.Message):
+    __slots__ = ("field", "reason")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    reason: str
+    def __init__(self, field: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetCampaignRequest(_message.Message):
     __slots__ = ("workspace_id", "name")
