@@ -16,6 +16,9 @@ from herald_common.settings import SERVICES, Settings
 from herald_cli.errors import CliError
 
 GATEWAY = "gateway"
+CONSOLE = "console"
+# The HTTP processes: they call the gRPC services, so they start with them and stop first.
+HTTP_COMPONENTS = (GATEWAY, CONSOLE)
 WRITE_KEY_FILE = "write_key"
 
 
@@ -46,6 +49,11 @@ class Component:
         return self.name == GATEWAY
 
     @property
+    def is_http(self) -> bool:
+        """The gateway and the console answer HTTP (GET /health), the others gRPC."""
+        return self.name in HTTP_COMPONENTS
+
+    @property
     def url(self) -> str:
         return f"http://{self.address}"
 
@@ -62,6 +70,8 @@ def components(settings: Settings) -> list[Component]:
     found = [Component(name, settings.address_of(name), 0) for name in SERVICES if is_built(name)]
     if is_built(GATEWAY):
         found.append(Component(GATEWAY, f"{settings.gateway_host}:{settings.gateway_port}", 1))
+    if is_built(CONSOLE):
+        found.append(Component(CONSOLE, f"{settings.console_host}:{settings.console_port}", 1))
     return found
 
 
@@ -83,6 +93,9 @@ def with_replicas(settings: Settings, parts: list[Component], replicas: int) -> 
     shared: dict[str, str] = {}
     result: list[Component] = []
     for part in parts:
+        if part.name == CONSOLE:  # one console is plenty: it keeps nothing and serves people, not load
+            result.append(part)
+            continue
         if part.is_gateway:
             shared["HERALD_GATEWAY_REUSE_PORT"] = "1"
             result += [Component(part.name, part.address, part.tier, n) for n in range(1, replicas + 1)]
@@ -100,7 +113,7 @@ def with_replicas(settings: Settings, parts: list[Component], replicas: int) -> 
 
 
 def not_built() -> list[str]:
-    return [name for name in (*SERVICES, GATEWAY) if not is_built(name)]
+    return [name for name in (*SERVICES, *HTTP_COMPONENTS) if not is_built(name)]
 
 
 # ---- the write key ----------------------------------------------------------------------
@@ -124,6 +137,17 @@ def resolve_write_key(configured: str | None, data_dir: Path) -> tuple[str, str]
         file.write(key + "\n")
     os.chmod(path, 0o600)  # an empty file left behind may have had looser bits
     return key, f"generated, kept in {path}"
+
+
+# ---- the admin token --------------------------------------------------------------------
+
+
+def admin_token_source(settings: Settings) -> str:
+    """Where the admin token is (made once if missing), as `herald up` prints it."""
+    from herald_services.console.auth import admin_token
+
+    _, source = admin_token(settings)
+    return source if source == "HERALD_ADMIN_TOKEN" else f"kept in {source}"
 
 
 # ---- migrations -------------------------------------------------------------------------
@@ -207,7 +231,10 @@ def check_free(component: Component) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(sockaddr)
     except (OSError, ValueError) as error:
-        hint = "--gateway-port or HERALD_GATEWAY_PORT" if component.is_gateway else f"HERALD_{component.name.upper()}_ADDRESS"
+        hint = {
+            GATEWAY: "--gateway-port or HERALD_GATEWAY_PORT",
+            CONSOLE: "--console-port or HERALD_CONSOLE_PORT",
+        }.get(component.name, f"HERALD_{component.name.upper()}_ADDRESS")
         if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
             raise CliError(
                 f"{component.name} cannot listen on {component.address}: the port is in use "
@@ -222,6 +249,7 @@ def child_environment(settings: Settings, write_key: str, base: dict[str, str] |
     env.update(
         HERALD_DATA_DIR=str(settings.data_dir),
         HERALD_GATEWAY_PORT=str(settings.gateway_port),
+        HERALD_CONSOLE_PORT=str(settings.console_port),
         HERALD_WRITE_KEY=write_key,
         HERALD_PARENT_PID=str(os.getpid()),  # children stop if herald up dies (service.die_with_parent)
         PYTHONUNBUFFERED="1",

@@ -45,6 +45,11 @@ class IdentityClient(_Client):
         request = identity_pb2.GetWorkspaceByWriteKeyRequest(write_key=write_key)
         return await self.stub.GetWorkspaceByWriteKey(request, timeout=self.timeout, metadata=request_metadata())
 
+    async def list_workspaces(self) -> list[identity_pb2.Workspace]:
+        request = identity_pb2.ListWorkspacesRequest()
+        response = await self.stub.ListWorkspaces(request, timeout=self.timeout, metadata=request_metadata())
+        return list(response.workspaces)
+
     async def identify(self, request: identity_pb2.IdentifyRequest) -> identity_pb2.IdentifyResponse:
         return await self.stub.Identify(request, timeout=self.timeout, metadata=request_metadata())
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     delivery_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['delivery']}"
     gateway_metrics_address: str = f"127.0.0.1:{DEFAULT_METRICS_PORTS['gateway']}"
 
+    # The web console (services/console): where it listens, and whether its session cookie is
+    # marked Secure (set it when the console is served over HTTPS, e.g. behind an Ingress).
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(8090, ge=0, le=65535)
+    console_secure_cookie: bool = False
+
     settle_seconds: int = Field(60, ge=0)
     # Region used to read phone numbers written without a country code.
     default_phone_region: str = "US"

@@ -103,6 +103,11 @@ def ensure_workspace(session: Session, *, workspace_id: str, name: str, write_ke
     return workspace
 
 
+def list_workspaces(session: Session) -> list[tuple[str, str]]:
+    """(id, name) of every workspace, by id."""
+    return [(w.id, w.name) for w in IdentityRepository(session).workspaces()]
+
+
 def workspace_by_write_key(session: Session, *, write_key: str) -> WorkspaceRecord:
     workspace = IdentityRepository(session).workspace_by_write_key(write_key) if write_key else None
     if workspace is None:

@@ -71,6 +71,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         workspace = await self._unit_of_work(handlers.workspace_by_write_key, write_key=request.write_key)
         return identity_pb2.Workspace(id=workspace.id, name=workspace.name, write_key=workspace.write_key)
 
+    async def ListWorkspaces(self, request, context):
+        workspaces = await self._unit_of_work(handlers.list_workspaces)
+        return identity_pb2.ListWorkspacesResponse(
+            workspaces=[identity_pb2.Workspace(id=id_, name=name) for id_, name in workspaces]
+        )
+
     async def Identify(self, request, context):
         now = self.clock.now()
         calls, errors = [], []

@@ -90,6 +90,9 @@ class IdentityRepository:
     def workspace(self, workspace_id: str) -> WorkspaceRecord | None:
         return self.session.get(WorkspaceRecord, workspace_id)
 
+    def workspaces(self) -> list[WorkspaceRecord]:
+        return list(self.session.execute(select(WorkspaceRecord).order_by(WorkspaceRecord.id)).scalars())
+
     def workspace_by_write_key(self, write_key: str) -> WorkspaceRecord | None:
         return self.session.execute(select(WorkspaceRecord).where(WorkspaceRecord.write_key == write_key)).scalars().first()
 

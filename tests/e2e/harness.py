@@ -51,6 +51,7 @@ def suite_environment(data_dir: Path, **extra: str) -> dict[str, str]:
     for component in (*SERVICES, "gateway"):
         env[f"HERALD_{component.upper()}_METRICS_ADDRESS"] = ""
     env.update(HERALD_DATA_DIR=str(data_dir), HERALD_GATEWAY_HOST="127.0.0.1", HERALD_GATEWAY_PORT=str(free_port()))
+    env.update(HERALD_CONSOLE_HOST="127.0.0.1", HERALD_CONSOLE_PORT=str(free_port()))
     env.update(extra)
     return env
 
@@ -107,6 +108,15 @@ class Suite:
     @property
     def gateway_url(self) -> str | None:
         return self.announced.get("gateway")
+
+    @property
+    def console_url(self) -> str | None:
+        return self.announced.get("console")
+
+    @property
+    def admin_token(self) -> str:
+        """HERALD_ADMIN_TOKEN when the run sets it, else the token kept in the data dir."""
+        return self.env.get("HERALD_ADMIN_TOKEN") or (self.data_dir / "admin_token").read_text().strip()
 
     @property
     def data_dir(self) -> Path:

@@ -52,10 +52,15 @@ def test_herald_up_announces_the_write_key_and_the_address_of_everything_it_star
     env = suite.env
     assert suite.write_key == (suite.data_dir / "write_key").read_text().strip()
     assert suite.services["identity"] == env["HERALD_IDENTITY_ADDRESS"]
-    assert set(suite.services) == set(suite.children()) - {"gateway"}
+    assert set(suite.services) == set(suite.children()) - {"gateway", "console"}
     if "gateway" in suite.children():
         assert suite.gateway_url == f"http://127.0.0.1:{env['HERALD_GATEWAY_PORT']}"
         assert httpx.get(f"{suite.gateway_url}/health", timeout=5).status_code == 200
+    if "console" in suite.children():
+        assert suite.console_url == f"http://127.0.0.1:{env['HERALD_CONSOLE_PORT']}"
+        assert httpx.get(f"{suite.console_url}/health", timeout=5).status_code == 200
+        assert suite.announced["admin token"] == f"kept in {suite.data_dir / 'admin_token'}"
+        assert (suite.data_dir / "admin_token").stat().st_mode & 0o777 == 0o600
     answer = suite.herald("users", "show", "nobody-yet")
     assert (answer.returncode, answer.stderr) == (1, "herald: no user 'nobody-yet' in workspace 'default'\n")
 

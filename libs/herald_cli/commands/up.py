@@ -39,6 +39,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "--gateway-port", type=_port, metavar="PORT", help="the Segment gateway's HTTP port (HERALD_GATEWAY_PORT, 8080)"
     )
     command.add_argument(
+        "--console-port", type=_port, metavar="PORT", help="the web console's HTTP port (HERALD_CONSOLE_PORT, 8090)"
+    )
+    command.add_argument(
         "--ready-timeout",
         type=positive_seconds,
         default=READY_TIMEOUT_SECONDS,
@@ -48,7 +51,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--without",
         action="append",
-        choices=[*SERVICES, "gateway"],
+        choices=[*SERVICES, *suite.HTTP_COMPONENTS],
         metavar="NAME",
         help="do not start NAME (repeatable; also HERALD_UP_WITHOUT=a,b): run your own at its address instead",
     )
@@ -68,19 +71,27 @@ def up(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data_dir
     if args.gateway_port:
         overrides["gateway_port"] = args.gateway_port
+    if args.console_port:
+        overrides["console_port"] = args.console_port
     settings = settings_from_environment(**overrides)
     settings = settings.model_copy(update={"data_dir": Path(settings.data_dir).resolve()})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     without = set(args.without or []) | {n.strip() for n in os.environ.get("HERALD_UP_WITHOUT", "").split(",") if n.strip()}
-    unknown = without - {*SERVICES, "gateway"}
+    unknown = without - {*SERVICES, *suite.HTTP_COMPONENTS}
     if unknown:
-        raise CliError(f"HERALD_UP_WITHOUT: unknown service {sorted(unknown)[0]!r} (expected one of {', '.join((*SERVICES, 'gateway'))})")
+        raise CliError(
+            f"HERALD_UP_WITHOUT: unknown service {sorted(unknown)[0]!r} "
+            f"(expected one of {', '.join((*SERVICES, *suite.HTTP_COMPONENTS))})"
+        )
     parts = [part for part in suite.components(settings) if part.name not in without]
     for name in sorted(without):
-        address = f"{settings.gateway_host}:{settings.gateway_port}" if name == "gateway" else settings.address_of(name)
+        address = {
+            "gateway": f"{settings.gateway_host}:{settings.gateway_port}",
+            "console": f"{settings.console_host}:{settings.console_port}",
+        }.get(name) or settings.address_of(name)
         say(f"herald: not starting {name} (--without): the others reach it at {address}")
-    if all(part.is_gateway for part in parts):
+    if all(part.is_http for part in parts):
         raise CliError("no service is built: nothing to start")
     try:
         replicas = args.replicas or _replicas(os.environ.get("HERALD_UP_REPLICAS") or "1")
@@ -101,15 +112,24 @@ def up(args: argparse.Namespace) -> int:
     for migration in suite.migrate_all(settings):
         if migration.changed:
             say(f"herald: {migration.describe()}")
+    admin_token_source = suite.admin_token_source(settings)
 
     env = {**suite.child_environment(settings, write_key), **shared_env}
     if shared_env:
         settings = suite.settings_with(settings, shared_env)
-    return asyncio.run(_run(settings, parts, env, write_key, ready_timeout=args.ready_timeout))
+    return asyncio.run(
+        _run(settings, parts, env, write_key, ready_timeout=args.ready_timeout, admin_token_source=admin_token_source)
+    )
 
 
 async def _run(
-    settings: Settings, parts: list[suite.Component], env: dict[str, str], write_key: str, *, ready_timeout: float
+    settings: Settings,
+    parts: list[suite.Component],
+    env: dict[str, str],
+    write_key: str,
+    *,
+    ready_timeout: float,
+    admin_token_source: str = "",
 ) -> int:
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -124,7 +144,7 @@ async def _run(
         await asyncio.wait({startup, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         if startup.done():
             startup.result()
-            _announce(settings, parts, write_key)
+            _announce(settings, parts, write_key, admin_token_source)
             await stop_wait
         else:
             startup.cancel()
@@ -154,7 +174,7 @@ async def _start(
 
 
 def _child_spec(part: suite.Component) -> ChildSpec:
-    probe = probes.http_health(f"{part.url}/health") if part.is_gateway else probes.grpc_health(part.address)
+    probe = probes.http_health(f"{part.url}/health") if part.is_http else probes.grpc_health(part.address)
     return ChildSpec(name=part.label, argv=part.argv, probe=probe, tier=part.tier, env=part.env)
 
 
@@ -169,11 +189,13 @@ async def _ensure_default_workspace(settings: Settings, write_key: str) -> None:
         await identity.close()
 
 
-def announcement(settings: Settings, parts: list[suite.Component], write_key: str) -> str:
+def announcement(settings: Settings, parts: list[suite.Component], write_key: str, admin_token_source: str = "") -> str:
     """The block `herald up` prints once everything answers; tests read it too."""
     rows = [("write key", write_key)]
+    if admin_token_source:
+        rows.append(("admin token", admin_token_source))
     rows += [
-        (part.label, part.url if part.is_gateway else part.address)
+        (part.label, part.url if part.is_http else part.address)
         for part in sorted(parts, key=_gateway_first)
         if not (part.is_gateway and part.replica > 1)
     ]
@@ -186,20 +208,21 @@ def announcement(settings: Settings, parts: list[suite.Component], write_key: st
     width = max(len(label) for label, _ in rows)
     lines = ["herald is up"] + [f"  {label.ljust(width)}  {value}" for label, value in rows]
     if any(part.is_gateway for part in parts):
-        lines.append("Send Segment calls to the gateway with the write key (HTTP Basic user name). Ctrl-C stops everything.")
-    else:
-        lines.append("Ctrl-C stops everything.")
+        lines.append("Send Segment calls to the gateway with the write key (HTTP Basic user name).")
+    if any(part.name == suite.CONSOLE for part in parts):
+        lines.append("Open the console in a browser and sign in with the admin token.")
+    lines.append("Ctrl-C stops everything.")
     return "\n".join(lines) + "\n"
 
 
-def _announce(settings: Settings, parts: list[suite.Component], write_key: str) -> None:
+def _announce(settings: Settings, parts: list[suite.Component], write_key: str, admin_token_source: str) -> None:
     # One write, so the children's log lines on the same stdout do not split the block.
-    sys.stdout.write(announcement(settings, parts, write_key))
+    sys.stdout.write(announcement(settings, parts, write_key, admin_token_source))
     sys.stdout.flush()
 
 
 def _gateway_first(part: suite.Component) -> int:
-    return 0 if part.is_gateway else 1
+    return 0 if part.is_gateway else 1 if part.is_http else 2
 
 
 def _replicas(value: str) -> int:

@@ -86,6 +86,12 @@ async def test_identify_with_anonymous_id_merges_anonymous_profile_into_user(ide
     assert {u.profile_id for u in again.users} == {user.profile_id}
 
 
+async def test_list_workspaces_gives_every_workspace_by_id_without_its_write_key(identity):
+    await identity.ensure_workspace(workspace_id="shop", name="Shop", write_key="wk_shop")
+    workspaces = await identity.list_workspaces()
+    assert [(w.id, w.name, w.write_key) for w in workspaces] == [("default", "Default", ""), ("shop", "Shop", "")]
+
+
 async def test_unknown_workspace_is_not_found_with_a_clear_message(identity):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await identity.get_user("nope", "u1")

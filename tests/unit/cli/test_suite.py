@@ -87,6 +87,32 @@ def test_the_announcement_lists_the_write_key_the_gateway_url_and_each_service()
     assert "Ctrl-C" in lines[-1]
 
 
+def test_the_announcement_gives_the_console_url_and_where_the_admin_token_is():
+    settings = Settings(data_dir=Path("/srv/herald"))
+    parts = [
+        suite.Component("identity", "127.0.0.1:7101", 0),
+        suite.Component("console", "127.0.0.1:8090", 1),
+        suite.Component("gateway", "127.0.0.1:8080", 1),
+    ]
+    lines = announcement(settings, parts, "wk_1", "kept in /srv/herald/admin_token").splitlines()
+    assert lines[1:6] == [
+        "  write key    wk_1",
+        "  admin token  kept in /srv/herald/admin_token",
+        "  gateway      http://127.0.0.1:8080",
+        "  console      http://127.0.0.1:8090",
+        "  identity     127.0.0.1:7101",
+    ]
+    assert "sign in with the admin token" in "\n".join(lines)
+
+
+def test_the_console_runs_once_whatever_the_replicas(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    parts = [suite.Component("identity", "127.0.0.1:7101", 0), suite.Component("console", "127.0.0.1:8090", 1)]
+    replicated, _ = suite.with_replicas(settings, parts, 2)
+    assert [part.name for part in replicated].count("console") == 1
+    assert [part.name for part in replicated].count("identity") == 2
+
+
 def test_backoff_doubles_from_half_a_second_up_to_thirty():
     backoff = Backoff()
     assert [backoff.delay(n) for n in range(1, 9)] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]

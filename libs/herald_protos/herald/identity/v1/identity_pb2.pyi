@@ -35,6 +35,16 @@ class GetWorkspaceByWriteKeyRequest(_message.Message):
     write_key: str
     def __init__(self, write_key: _Optional[str] = ...) -> None: ...
 
+class ListWorkspacesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWorkspacesResponse(_message.Message):
+    __slots__ = ("workspaces",)
+    WORKSPACES_FIELD_NUMBER: _ClassVar[int]
+    workspaces: _containers.RepeatedCompositeFieldContainer[Workspace]
+    def __init__(self, workspaces: _Optional[_Iterable[_Union[Workspace, _Mapping]]] = ...) -> None: ...
+
 class FieldRejection(_message.Message):
     __slots__ = ("field", "reason")
     FIELD_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class IdentityServiceStub:
                 request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetWorkspaceByWriteKeyRequest.SerializeToString,
                 response_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.Workspace.FromString,
                 _registered_method=True)
+        self.ListWorkspaces = channel.unary_unary(
+                '/herald.identity.v1.IdentityService/ListWorkspaces',
+                request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.ListWorkspacesRequest.SerializeToString,
+                response_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.ListWorkspacesResponse.FromString,
+                _registered_method=True)
         self.Identify = channel.unary_unary(
                 '/herald.identity.v1.IdentityService/Identify',
                 request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.IdentifyRequest.SerializeToString,
@@ -93,6 +98,13 @@ class IdentityServiceServicer:
 
     def GetWorkspaceByWriteKey(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkspaces(self, request, context):
+        """Every workspace, by id (the console's workspace switcher). Write keys are left out.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -159,6 +171,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetWorkspaceByWriteKey,
                     request_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetWorkspaceByWriteKeyRequest.FromString,
                     response_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.Workspace.SerializeToString,
+            ),
+            'ListWorkspaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkspaces,
+                    request_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.ListWorkspacesRequest.FromString,
+                    response_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.ListWorkspacesResponse.SerializeToString,
             ),
             'Identify': grpc.unary_unary_rpc_method_handler(
                     servicer.Identify,
@@ -250,6 +267,33 @@ class IdentityService:
             '/herald.identity.v1.IdentityService/GetWorkspaceByWriteKey',
             herald_dot_identity_dot_v1_dot_identity__pb2.GetWorkspaceByWriteKeyRequest.SerializeToString,
             herald_dot_identity_dot_v1_dot_identity__pb2.Workspace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkspaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.identity.v1.IdentityService/ListWorkspaces',
+            herald_dot_identity_dot_v1_dot_identity__pb2.ListWorkspacesRequest.SerializeToString,
+            herald_dot_identity_dot_v1_dot_identity__pb2.ListWorkspacesResponse.FromString,
             options,
             channel_credentials,
             insecure,

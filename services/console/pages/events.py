@@ -1,0 +1,177 @@
+"""Events: the catalogue of the last 30 days (the product page's table), hide/unhide, define,
+and one event's page (its property sets, 30 days of counts, its latest events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from herald_common.protoconv import to_datetime
+from herald_services.console.backend import NotFound, Refused
+from herald_services.console.web import backend, link, render, workspace_of
+
+PAGE_SIZE = 100
+# What a hand-defined event is called, by the kind of Segment call that will send it (DESIGN.md).
+KINDS = {"track": "[Segment] ", "page": "[Segment Page] ", "screen": "[Segment Screen] "}
+MAX_NAME_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class EventRow:
+    name: str
+    definitions: int
+    times_seen: int
+    seen_last_24h: bool
+    times_seen_last_24h: int
+    last_seen: object
+    hidden: bool
+    defined_by_hand: bool
+    description: str
+
+    @property
+    def path(self) -> str:
+        return event_path(self.name)
+
+
+def event_path(name: str) -> str:
+    return "/events/" + quote(name, safe="")
+
+
+def event_row(definition) -> EventRow:
+    """One catalogue entry. `seen_last_24h` is a count in older services and a boolean (with
+    `times_seen_last_24h` the count) once the catalogue says Yes/No itself: both read right."""
+    fields = definition.DESCRIPTOR.fields_by_name
+    count = definition.times_seen_last_24h if "times_seen_last_24h" in fields else int(definition.seen_last_24h)
+    seen = bool(definition.seen_last_24h) or count > 0
+    return EventRow(
+        name=definition.name,
+        definitions=definition.definitions,
+        times_seen=definition.times_seen,
+        seen_last_24h=seen,
+        times_seen_last_24h=count,
+        last_seen=to_datetime(definition.last_seen) if definition.HasField("last_seen") else None,
+        hidden=definition.hidden,
+        defined_by_hand=definition.defined_by_hand,
+        description=definition.description,
+    )
+
+
+async def list_events(request: Request, *, form: dict | None = None, errors: dict | None = None,
+                      status_code: int = 200) -> Response:
+    workspace = workspace_of(request)
+    show_hidden = request.query_params.get("hidden") == "1"
+    after = request.query_params.get("after", "")
+    services = backend(request)
+    response = await services.call("ingest", services.ingest.list_events(workspace, show_hidden))
+    rows = [event_row(d) for d in response.events if d.name > after]
+    page, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    return render(request, "events/list.html", {
+        "rows": page,
+        "show_hidden": show_hidden,
+        "next_link": link("/events", workspace, hidden="1" if show_hidden else None, after=page[-1].name) if more else "",
+        "first_link": link("/events", workspace, hidden="1" if show_hidden else None) if after else "",
+        "defined": request.query_params.get("defined", ""),
+        "form": form or {"kind": "track", "name": "", "description": ""},
+        "errors": errors or {},
+        "kinds": KINDS,
+    }, status_code=status_code)
+
+
+async def events_page(request: Request) -> Response:
+    return await list_events(request)
+
+
+async def define_event(request: Request) -> Response:
+    workspace = workspace_of(request)
+    data = await request.form()
+    form = {
+        "kind": str(data.get("kind", "track")),
+        "name": str(data.get("name", "")),
+        "description": str(data.get("description", "")),
+    }
+    errors = validate_definition(form)
+    if not errors:
+        full_name = KINDS[form["kind"]] + form["name"].strip()
+        services = backend(request)
+        try:
+            await services.call("ingest", services.ingest.define_event(workspace, full_name, form["description"].strip()))
+        except Refused as refusal:
+            errors = {"name" if key in ("name", "") else key: reason for key, reason in refusal.fields.items()} or {
+                "name": refusal.details
+            }
+        else:
+            return RedirectResponse(link("/events", workspace, defined=full_name), status_code=303)
+    return await list_events(request, form=form, errors=errors, status_code=400)
+
+
+def validate_definition(form: dict[str, str]) -> dict[str, str]:
+    """What is wrong with a definition form, by field; empty when nothing is."""
+    errors = {}
+    if form["kind"] not in KINDS:
+        errors["kind"] = f"must be one of {', '.join(KINDS)}"
+    name = form["name"].strip()
+    if not name:
+        errors["name"] = "is required: the event's name as your code sends it, e.g. Signed Up"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        errors["name"] = "must not contain control characters (tabs, line breaks)"
+    elif name.startswith("[Segment"):
+        errors["name"] = "is the name as sent, without the [Segment] prefix: choose the kind of call instead"
+    elif len(KINDS.get(form["kind"], "")) + len(name) > MAX_NAME_LENGTH:
+        errors["name"] = f"is longer than {MAX_NAME_LENGTH} characters"
+    if len(form["description"]) > 2000:
+        errors["description"] = "is longer than 2,000 characters"
+    return errors
+
+
+async def set_hidden(request: Request, hidden: bool) -> Response:
+    workspace = workspace_of(request)
+    name = request.path_params["name"]
+    services = backend(request)
+    definition = await services.call(
+        "ingest", services.ingest.hide_event(workspace, name, hidden), not_found=f"event {name!r}"
+    )
+    if request.headers.get("hx-request"):
+        return render(request, "events/_row.html", {"row": event_row(definition), "show_hidden": True})
+    data = await request.form()
+    show_hidden = data.get("show_hidden") == "1"
+    return RedirectResponse(link("/events", workspace, hidden="1" if show_hidden else None), status_code=303)
+
+
+async def hide_event(request: Request) -> Response:
+    return await set_hidden(request, True)
+
+
+async def unhide_event(request: Request) -> Response:
+    return await set_hidden(request, False)
+
+
+async def event_page(request: Request) -> Response:
+    workspace = workspace_of(request)
+    name = request.path_params["name"]
+    services = backend(request)
+    definition = await services.call(
+        "ingest", services.ingest.get_event_definition(workspace, name), not_found=f"event {name!r}"
+    )
+    if not definition.name:
+        raise NotFound(f"event {name!r}")
+    return render(request, "events/show.html", {
+        "row": event_row(definition),
+        "property_sets": [
+            {"properties": list(s.properties), "count": s.count,
+             "last_seen": to_datetime(s.last_seen) if s.HasField("last_seen") else None}
+            for s in definition.property_sets
+        ],
+    })
+
+
+routes = [
+    Route("/events", events_page, methods=["GET"], name="events"),
+    Route("/events", define_event, methods=["POST"]),
+    Route("/events/{name:path}/hide", hide_event, methods=["POST"]),
+    Route("/events/{name:path}/unhide", unhide_event, methods=["POST"]),
+    Route("/events/{name:path}", event_page, methods=["GET"], name="event"),
+]
