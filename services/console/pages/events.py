@@ -42,11 +42,9 @@ def event_path(name: str) -> str:
 
 
 def event_row(definition) -> EventRow:
-    """One catalogue entry. `seen_last_24h` is a count in older services and a boolean (with
-    `times_seen_last_24h` the count) once the catalogue says Yes/No itself: both read right."""
-    fields = definition.DESCRIPTOR.fields_by_name
-    count = definition.times_seen_last_24h if "times_seen_last_24h" in fields else int(definition.seen_last_24h)
-    seen = bool(definition.seen_last_24h) or count > 0
+    """One catalogue entry: Yes/No is the catalogue's own `seen_in_last_24h` (interface 6)."""
+    count = definition.times_seen_last_24h
+    seen = definition.seen_in_last_24h
     return EventRow(
         name=definition.name,
         definitions=definition.definitions,

@@ -36,8 +36,8 @@ def test_a_definition_needs_a_name_without_the_segment_prefix_or_control_charact
     assert validate_definition({**ok, "kind": "identify"}) == {"kind": "must be one of track, page, screen"}
 
 
-def test_seen_in_the_last_24_hours_reads_yes_from_a_count():
-    seen = event_row(ingest_pb2.EventDefinition(name="[Segment] A", seen_last_24h=3))
-    unseen = event_row(ingest_pb2.EventDefinition(name="[Segment] B", seen_last_24h=0))
+def test_seen_in_the_last_24_hours_is_the_catalogues_yes_no_with_its_count():
+    seen = event_row(ingest_pb2.EventDefinition(name="[Segment] A", seen_in_last_24h=True, times_seen_last_24h=3))
+    unseen = event_row(ingest_pb2.EventDefinition(name="[Segment] B", seen_in_last_24h=False))
     assert (seen.seen_last_24h, seen.times_seen_last_24h) == (True, 3)
     assert (unseen.seen_last_24h, unseen.times_seen_last_24h) == (False, 0)
