@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from herald_common.webhook_secret import secret_key
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -95,9 +96,13 @@ class Settings(BaseSettings):
     # The gateway binds with SO_REUSEPORT, so several gateway processes share one port.
     gateway_reuse_port: bool = False
 
-    # Webhook messages are POSTed as JSON with an HMAC-SHA256 of the body in this header.
+    # Webhooks are always signed, Standard Webhooks style, with `whsec_<base64>` secrets
+    # (webhook_secret.py): unset, one is generated once and kept in the data dir. The previous
+    # secret signs too during a rotation.
     webhook_secret: str | None = None
-    webhook_signature_header: str = "X-Herald-Signature"
+    webhook_secret_previous: str | None = None
+    # Retired with the sha256= header scheme: refused when set, so nobody relies on it unknowingly.
+    webhook_signature_header: str | None = None
 
     # delivery: a send overdue by more than this is suppressed as "stale" (seconds, or 30m/24h/2d).
     stale_after: str = "24h"
@@ -122,6 +127,28 @@ class Settings(BaseSettings):
         if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError(f"HERALD_{info.field_name.upper()} is a placeholder; set a real value")
         return value
+
+    @field_validator("webhook_secret", "webhook_secret_previous")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: str | None, info) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            secret_key(value)
+        except ValueError as error:
+            raise ValueError(f"HERALD_{info.field_name.upper()} {error}") from None
+        return value.strip()
+
+    @field_validator("webhook_signature_header")
+    @classmethod
+    def _retired_signature_header(cls, value: str | None) -> None:
+        if value is not None and value.strip():
+            raise ValueError(
+                "HERALD_WEBHOOK_SIGNATURE_HEADER is no longer used: webhooks are signed the Standard Webhooks way "
+                "(headers webhook-id, webhook-timestamp, webhook-signature: v1,<base64>; see README). "
+                "Unset it and have the receiver check those headers"
+            )
+        return None
 
     @field_validator(
         "identity_metrics_address",

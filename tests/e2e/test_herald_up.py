@@ -51,6 +51,9 @@ def track(suite, user_id: str, event: str, message_id: str) -> None:
 def test_herald_up_announces_the_write_key_and_the_address_of_everything_it_started(suite):
     env = suite.env
     assert suite.write_key == (suite.data_dir / "write_key").read_text().strip()
+    kept_secret = suite.data_dir / "webhook_secret"
+    assert suite.announced["webhook secret"] == str(kept_secret)
+    assert kept_secret.read_text().startswith("whsec_") and kept_secret.stat().st_mode & 0o777 == 0o600
     assert suite.services["identity"] == env["HERALD_IDENTITY_ADDRESS"]
     assert set(suite.services) == set(suite.children()) - {"gateway", "console"}
     if "gateway" in suite.children():

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 from herald_common.clients import IdentityClient
 from herald_common.settings import SERVICES, Settings
+from herald_common.webhook_secret import WEBHOOK_SECRET_FILE, resolve_webhook_secret
 
 from herald_cli import probes, suite
 from herald_cli.commands import (
@@ -109,6 +110,13 @@ def up(args: argparse.Namespace) -> int:
     write_key, source = suite.resolve_write_key(settings.write_key, settings.data_dir)
     if source != "HERALD_WRITE_KEY":
         say(f"herald: write key {source}")
+    # Before delivery starts, so its replicas all read the one kept secret.
+    try:
+        _, secret_source = resolve_webhook_secret(settings.webhook_secret, settings.data_dir)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if secret_source.startswith("generated"):
+        say(f"herald: webhook secret {secret_source}")
     for migration in suite.migrate_all(settings):
         if migration.changed:
             say(f"herald: {migration.describe()}")
@@ -194,6 +202,9 @@ def announcement(settings: Settings, parts: list[suite.Component], write_key: st
     rows = [("write key", write_key)]
     if admin_token_source:
         rows.append(("admin token", admin_token_source))
+    # Where the receiver's copy comes from, never the secret itself.
+    rows.append(("webhook secret", "HERALD_WEBHOOK_SECRET" if settings.webhook_secret
+                 else str(settings.data_dir / WEBHOOK_SECRET_FILE)))
     rows += [
         (part.label, part.url if part.is_http else part.address)
         for part in sorted(parts, key=_gateway_first)

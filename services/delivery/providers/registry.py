@@ -9,6 +9,7 @@ import ssl
 from pathlib import Path
 
 from herald_common.settings import Settings
+from herald_common.webhook_secret import resolve_webhook_secret
 
 from .apns import ApnsProvider, load_signing_key
 from .base import Provider, ProviderSet
@@ -140,9 +141,13 @@ def build_providers(settings: Settings, *, smtp_tls_context: ssl.SSLContext | No
         routes[("push", "apns")] = apns
     if (fcm := fcm_provider(settings)) is not None:
         routes[("push", "fcm")] = fcm
+    try:
+        secret, _ = resolve_webhook_secret(settings.webhook_secret, settings.data_dir)
+    except ValueError as error:
+        raise ProviderConfigError(str(error)) from None
     routes[("webhook", "url")] = WebhookProvider(
-        secret=settings.webhook_secret,
-        signature_header=settings.webhook_signature_header,
+        secret=secret,
+        previous_secret=settings.webhook_secret_previous,
         timeout=settings.provider_timeout_seconds,
     )
     return ProviderSet(routes=routes, fallback=OutboxProvider(settings.data_dir))

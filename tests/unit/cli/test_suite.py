@@ -77,12 +77,13 @@ def test_the_announcement_lists_the_write_key_the_gateway_url_and_each_service()
     parts = [suite.Component("identity", "127.0.0.1:7101", 0), suite.Component("gateway", "127.0.0.1:8080", 1)]
     lines = announcement(settings, parts, "wk_1").splitlines()
     assert lines[0] == "herald is up"
-    assert lines[1:6] == [
-        "  write key  wk_1",
-        "  gateway    http://127.0.0.1:8080",
-        "  identity   127.0.0.1:7101",
-        "  database   postgresql://herald:***@db:5432/herald",
-        "  data       /srv/herald",
+    assert lines[1:7] == [
+        "  write key       wk_1",
+        "  webhook secret  /srv/herald/webhook_secret",
+        "  gateway         http://127.0.0.1:8080",
+        "  identity        127.0.0.1:7101",
+        "  database        postgresql://herald:***@db:5432/herald",
+        "  data            /srv/herald",
     ]
     assert "Ctrl-C" in lines[-1]
 
@@ -95,12 +96,13 @@ def test_the_announcement_gives_the_console_url_and_where_the_admin_token_is():
         suite.Component("gateway", "127.0.0.1:8080", 1),
     ]
     lines = announcement(settings, parts, "wk_1", "kept in /srv/herald/admin_token").splitlines()
-    assert lines[1:6] == [
-        "  write key    wk_1",
-        "  admin token  kept in /srv/herald/admin_token",
-        "  gateway      http://127.0.0.1:8080",
-        "  console      http://127.0.0.1:8090",
-        "  identity     127.0.0.1:7101",
+    assert lines[1:7] == [
+        "  write key       wk_1",
+        "  admin token     kept in /srv/herald/admin_token",
+        "  webhook secret  /srv/herald/webhook_secret",
+        "  gateway         http://127.0.0.1:8080",
+        "  console         http://127.0.0.1:8090",
+        "  identity        127.0.0.1:7101",
     ]
     assert "sign in with the admin token" in "\n".join(lines)
 
@@ -111,6 +113,13 @@ def test_the_console_runs_once_whatever_the_replicas(tmp_path):
     replicated, _ = suite.with_replicas(settings, parts, 2)
     assert [part.name for part in replicated].count("console") == 1
     assert [part.name for part in replicated].count("identity") == 2
+
+
+def test_the_announcement_says_the_webhook_secret_comes_from_the_variable_when_set():
+    settings = Settings(data_dir=Path("/srv/herald"), webhook_secret="whsec_" + "A" * 32)
+    lines = announcement(settings, [suite.Component("delivery", "127.0.0.1:7104", 0)], "wk_1").splitlines()
+    assert "  webhook secret  HERALD_WEBHOOK_SECRET" in lines
+    assert not any("whsec_" in line for line in lines)
 
 
 def test_backoff_doubles_from_half_a_second_up_to_thirty():

@@ -3,6 +3,8 @@ local stand-ins, and the errors that name the variable to fix."""
 
 from __future__ import annotations
 
+import base64
+
 import json
 
 import pytest
@@ -20,6 +22,9 @@ from herald_services.delivery.providers.twilio import TwilioProvider
 from herald_services.delivery.providers.webhook import WebhookProvider
 
 from tests.fakes import ApnsServer, FcmServer, SmtpSink, TwilioServer, WebhookReceiver
+
+
+REGISTRY_SECRET = "whsec_" + base64.b64encode(b"registry-secret-of-twenty-four+").decode()
 
 
 def settings(tmp_path, **values) -> Settings:
@@ -51,7 +56,7 @@ async def test_every_provider_configured_sends_through_its_stand_in(tmp_path):
             apns_key_file=apns.write_key(tmp_path / "AuthKey.p8"), apns_key_id=apns.key_id,
             apns_team_id=apns.team_id, apns_topic=apns.topic, apns_base_url=apns.url,
             fcm_credentials_file=fcm.write_credentials(tmp_path / "sa.json"), fcm_base_url=fcm.url,
-            webhook_secret="whsec-registry",
+            webhook_secret=REGISTRY_SECRET,
         ))
         try:
             assert isinstance(providers.for_address("email", "email"), SmtpProvider)
@@ -74,7 +79,7 @@ async def test_every_provider_configured_sends_through_its_stand_in(tmp_path):
             await providers.close()
         assert len(sink.messages) == 1 and len(twilio.messages) == 1 and len(twilio.calls) == 1
         assert len(apns.pushes) == 1 and len(fcm.messages) == 1
-        assert WebhookReceiver.signature_valid(hook.requests[0], "whsec-registry")
+        assert WebhookReceiver.signature_valid(hook.requests[0], REGISTRY_SECRET)
         assert not (tmp_path / "outbox.jsonl").exists()
 
 
