@@ -25,10 +25,11 @@ outcome's MarkSent report is committed with it and handed to the ReportSender.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import grpc
@@ -40,7 +41,8 @@ from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock
 from herald_common.settings import Settings
 from herald_services.delivery import handlers
-from herald_services.delivery.domain import is_stale, recompute_due
+from herald_services.delivery.caps import NO_POLICY, CapRule, Policy, QuietHours, quiet_hours_zone
+from herald_services.delivery.domain import NO_TIMEZONE, choose_timezone, is_stale, recompute_due
 from herald_services.delivery.handlers import AddressResult, Report
 from herald_services.delivery.providers.base import (
     Address,
@@ -72,7 +74,8 @@ log = structlog.get_logger(__name__)
 CONFIRM_RETRY = timedelta(seconds=5)  # campaign unreachable: ask again after this
 AFTER_ERROR = timedelta(seconds=30)
 CONFIRM_BATCH = 500  # send ids in one ConfirmBatch call
-WRITE_LINGER_SECONDS = 0.01  # a group commit waits this long for more writes to share it
+WRITE_LINGER_SECONDS = 0.01
+SLOT_RETENTION = timedelta(days=32)  # longer than any cap's window (at most 31 days)  # a group commit waits this long for more writes to share it
 
 
 class LingeringGroupCommit(GroupCommit):
@@ -127,6 +130,34 @@ def message_from(send_id: str, answer) -> Message:
         send_id=send_id, channel=message.channel, subject=message.subject, body=message.body, html=message.html,
         title=message.title, data=orjson.loads(message.data_json) if message.data_json else None, url=message.url,
     )
+
+
+@functools.lru_cache(maxsize=512)
+def _policy(serialized: bytes) -> Policy:
+    from herald.campaign.v1 import campaign_pb2
+
+    policy = campaign_pb2.SendPolicy.FromString(serialized)
+    caps = tuple(
+        CapRule(channel=cap.channel, max=cap.max, per=None if cap.calendar_day else timedelta(seconds=cap.per_seconds))
+        for cap in policy.frequency_caps
+    )
+    quiet = None
+    if policy.HasField("quiet_hours"):
+        quiet = QuietHours(start=_clock(policy.quiet_hours.start), end=_clock(policy.quiet_hours.end),
+                           fallback_timezone=policy.quiet_hours.fallback_timezone or None)
+    return Policy(caps=caps, quiet_hours=quiet, transactional=policy.transactional, on_cap=policy.on_cap or "suppress")
+
+
+def _clock(text: str):
+    hours, minutes = (int(part) for part in text.split(":"))
+    return time(0, 0) if hours == 24 else time(hours, minutes)
+
+
+def policy_of(answer) -> Policy:
+    """The limits a Confirm answer hands delivery for its send (none when campaign sent none)."""
+    if not answer.HasField("policy"):
+        return NO_POLICY
+    return _policy(answer.policy.SerializeToString())
 
 
 class Dispatcher:
@@ -218,6 +249,19 @@ class Dispatcher:
         if self._polls % 6 == 0:  # leases expire rarely: look for stranded sends every few polls
             asyncio.get_running_loop().create_task(self._recover(startup=False))
             asyncio.get_running_loop().create_task(self._measure_backlog())
+        if self._polls % 60 == 0:
+            asyncio.get_running_loop().create_task(self._prune_slots())
+
+    async def _prune_slots(self) -> None:
+        """Cap slots older than the longest window a cap may have are never read again."""
+        def prune():
+            with self.engine.begin() as connection:
+                return handlers.prune_slots(connection, before=self.clock.now() - SLOT_RETENTION)
+
+        try:
+            await self.runner.run(prune)
+        except Exception:  # the next round tries again
+            log.warning("cap_slots_not_pruned", exc_info=True)
 
     async def _measure_backlog(self) -> None:
         """The scheduler backlog gauge (sends not yet finished), every few polls: a count over
@@ -492,13 +536,51 @@ class Dispatcher:
                 self.reports.hand_over([report])
             self.timer.arm(decision.due_at, only_if_earlier=True)
             return False
+        policy = policy_of(answer)
+        if policy.limits_hours:
+            zone = quiet_hours_zone(user_timezone=answer.timezone or None, campaign_fallback=row["fallback_timezone"] or None,
+                                    quiet=policy.quiet_hours, default_timezone=self.settings.default_timezone)
+            if zone is None:
+                await self._finish(row, SUPPRESSED, NO_TIMEZONE)
+                return False
+            quiet_end = policy.quiet_hours.end_after(now, zone.zone)
+            if quiet_end > now:
+                report = await self._write(
+                    handlers.requeue, send_id=send_id, owner=self.owner, wake_at=quiet_end, now=now, due_at=quiet_end,
+                    timezone=zone.name, outcome=f"waiting for quiet hours to end in {zone.name}",
+                    report_next_at=self.reports.next_at(now),
+                )
+                if isinstance(report, Report):
+                    self.reports.hand_over([report])
+                self.timer.arm(quiet_end, only_if_earlier=True)
+                return False
         addresses = [(a.kind, a.value) for a in answer.addresses]
         if not addresses:
             await self._finish(row, SUPPRESSED, "no_address")
             return False
+        cap = None
+        if policy.limits_caps:
+            zone = choose_timezone(answer.timezone or None, row["fallback_timezone"] or None,
+                                   policy.quiet_hours.fallback_timezone if policy.quiet_hours else None) \
+                or choose_timezone(None, None, self.settings.default_timezone)
+            cap = handlers.CapCheck(
+                workspace_id=answer.workspace_id or row["workspace_id"], profile_id=row["profile_id"],
+                channel=answer.message.channel or row["channel"], rules=policy.caps, zone=zone.zone if zone else None,
+                on_cap=policy.on_cap, due_at=row["due_at"],
+                defer_limit=row["due_at"] + self.stale_after if row["due_at"] is not None else None,
+                report_next_at=self.reports.next_at(now),
+            )
         text = message_json(answer)
         started = await self._write(handlers.start_sending, steps=steps, send_id=send_id, owner=self.owner, now=now,
-                                    positions=list(range(len(addresses))), message=text, addresses=addresses)
+                                    positions=list(range(len(addresses))), message=text, addresses=addresses, cap=cap)
+        if isinstance(started, handlers.Capped):
+            if started.report is not None:
+                self.reports.hand_over([started.report])
+            if started.deferred:
+                self.timer.arm(started.wake_at, only_if_earlier=True)
+            else:
+                metrics.count_send(row.get("channel") or "unknown", SUPPRESSED)
+            return False
         if not started:
             return False
         rows = [{"position": i, "kind": k, "value": v, "status": "sending", "attempts": 0, "detail": "", "sent_at": None}

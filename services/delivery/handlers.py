@@ -18,6 +18,7 @@ import orjson
 import structlog
 from herald_common.errors import InvalidArgument, NotFound
 from herald_services.delivery import store
+from herald_services.delivery.caps import DEFER, FREQUENCY_CAP, CapRule, CapVerdict, Slot, check_caps, lookback
 from herald_services.delivery.domain import DeliveryWindow, due_time
 from herald_services.delivery.store import (
     ADDRESS,
@@ -25,7 +26,9 @@ from herald_services.delivery.store import (
     ADDRESS_SENDING,
     ADDRESS_UNKNOWN,
     CANCELLED,
+    CAP_SLOT,
     CLAIMED,
+    FAILED,
     HELD,
     RELEASE,
     REPORT,
@@ -37,7 +40,7 @@ from herald_services.delivery.store import (
     UNKNOWN,
 )
 from herald_common.steps import StepLog
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 log = structlog.get_logger(__name__)
@@ -389,6 +392,9 @@ def finish_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list
     if params:
         connection.execute(_FINISH, params)
         connection.execute(_report_upsert(connection.dialect.name), rows)
+        failed = [p["b_id"] for p in params if p["v_status"] == FAILED]
+        if failed:
+            release_slots(connection, failed)
     return out
 
 
@@ -409,9 +415,12 @@ def requeue(
     timezone: str | None = None,
     report_next_at: datetime | None = None,
     from_status: str = CLAIMED,
+    report_due_at: datetime | None = None,
 ) -> Report | None | bool:
     """Back to scheduled, to be looked at again at wake_at (campaign unreachable, a retry, a
-    window moved by the user's new zone). With due_at, campaign is told the new due time."""
+    window moved by the user's new zone). With due_at, campaign is told the new due time.
+    report_due_at: campaign is told this due time, but the stale limit keeps counting from the
+    send's own due time (a send deferred by a cap)."""
     values: dict[str, Any] = {"status": SCHEDULED, "wake_at": wake_at, "claimed_by": None, "lease_until": None, "updated_at": now}
     if outcome is not None:
         values["outcome"] = outcome[:2000]
@@ -422,8 +431,9 @@ def requeue(
     result = connection.execute(update(SEND).where(_mine(send_id, owner, from_status)).values(**values))
     if result.rowcount != 1:
         return None
-    if due_at is not None and report_next_at is not None:
-        report = Report(send_id=send_id, status=SCHEDULED, outcome=outcome or "", due_at=due_at)
+    told = due_at if due_at is not None else report_due_at
+    if told is not None and report_next_at is not None:
+        report = Report(send_id=send_id, status=SCHEDULED, outcome=outcome or "", due_at=told)
         put_reports(connection, [report], next_at=report_next_at)
         return report
     return True
@@ -459,6 +469,36 @@ _ADDRESS_SENDING = (
 )
 
 
+@dataclass(slots=True)
+class CapCheck:
+    """A send's frequency caps, checked when it starts going out (with start_sending)."""
+
+    workspace_id: str
+    profile_id: str
+    channel: str
+    rules: tuple[CapRule, ...]
+    zone: Any  # a tzinfo for calendar_day rules; None: UTC
+    on_cap: str
+    due_at: datetime | None
+    defer_limit: datetime | None  # a deferral past this (the stale limit) is a suppression
+    report_next_at: datetime
+    counts: bool = True  # the send uses up a slot (a held-out send is checked, not counted)
+
+
+@dataclass(slots=True)
+class Capped:
+    """A send a cap stopped: suppressed (its report made), or deferred to `wake_at`."""
+
+    status: str  # suppressed, scheduled
+    rule: CapRule
+    report: Report | None
+    wake_at: datetime | None = None
+
+    @property
+    def deferred(self) -> bool:
+        return self.status == SCHEDULED
+
+
 def start_sending(
     connection: Connection,
     *,
@@ -468,41 +508,32 @@ def start_sending(
     positions: Sequence[int],
     message: str | None = None,
     addresses: Sequence[tuple[str, str]] | None = None,
-) -> bool:
+    cap: CapCheck | None = None,
+) -> bool | Capped:
     """Written right before the provider calls: the send and each address about to be called are
     'sending'. A crash from here on leaves them so, and they become unknown, never resent.
-    The first time, the rendered message and the addresses are kept (retries reuse them)."""
-    result = connection.execute(
-        _START_SENDING, {"b_id": send_id, "b_owner": owner, "b_from": CLAIMED, "v_now": now, "v_message": message}
-    )
-    if result.rowcount != 1:
-        return False
-    if addresses is not None:
-        connection.execute(
-            _INSERT_ADDRESS,
-            [
-                {"send_id": send_id, "position": position, "kind": kind, "value": value, "status": ADDRESS_SENDING,
-                 "attempts": 0, "detail": "", "retry_after": None, "sent_at": None}
-                for position, (kind, value) in enumerate(addresses)
-            ],
-        )
-    else:
-        connection.execute(
-            update(ADDRESS)
-            .where(ADDRESS.c.send_id == send_id, ADDRESS.c.position.in_(list(positions)))
-            .values(status=ADDRESS_SENDING)
-        )
-    return True
+    The first time, the rendered message and the addresses are kept (retries reuse them).
+    With cap: the user's frequency caps are checked first, and a send they stop is suppressed
+    or deferred instead (Capped)."""
+    return start_sending_many(connection, [dict(send_id=send_id, owner=owner, now=now, positions=positions,
+                                                message=message, addresses=addresses, cap=cap)])[0]
 
 
-def start_sending_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[bool]:
+def start_sending_many(connection: Connection, items: Sequence[dict[str, Any]]) -> list[bool | Capped]:
     """start_sending for many sends (each item is its keyword arguments), in a few statements:
-    one read of who owns them, one UPDATE executed for all those still this replica's, one
-    INSERT of the new addresses, one UPDATE of the retried ones. True: that send may go out."""
-    mine = _still_mine(connection, [(item["send_id"], item["owner"], CLAIMED) for item in items])
+    one read of who owns them, the caps of those that have any (one lock and one read of
+    slots for the group), one UPDATE executed for all those still this replica's, one INSERT of
+    the new addresses, one UPDATE of the retried ones. True: that send may go out."""
+    mine: list[bool | Capped] = list(_still_mine(connection, [(item["send_id"], item["owner"], CLAIMED) for item in items]))
+    capped = [index for index, item in enumerate(items) if mine[index] and item.get("cap") is not None]
+    if capped:
+        verdicts = _check_caps(connection, [items[index] for index in capped])
+        for index, verdict in zip(capped, verdicts):
+            if not verdict.allowed:
+                mine[index] = _stopped_by_cap(connection, items[index], verdict)
     sends, new, retried = [], [], []
     for item, ok in zip(items, mine):
-        if not ok:
+        if ok is not True:
             continue
         send_id = item["send_id"]
         sends.append({"b_id": send_id, "b_owner": item["owner"], "b_from": CLAIMED, "v_now": item["now"],
@@ -523,6 +554,87 @@ def start_sending_many(connection: Connection, items: Sequence[dict[str, Any]]) 
     if retried:
         connection.execute(_ADDRESS_SENDING, retried)
     return mine
+
+
+_LOCK_USERS = text(
+    "SELECT pg_advisory_xact_lock(key) FROM "
+    "(SELECT DISTINCT hashtextextended(user_key, 0) AS key FROM unnest(CAST(:keys AS text[])) AS user_key ORDER BY 1) AS keys"
+)
+
+
+def _check_caps(connection: Connection, items: Sequence[dict[str, Any]]) -> list[CapVerdict]:
+    """The caps of sends about to go out, in order: each user's counted slots in one read, each
+    send decided against them (and the sends before it in this group), a slot kept for each
+    allowed one. On PostgreSQL each user is locked for the rest of the transaction first, so
+    replicas checking the same user's sends take turns and each sees the other's slot."""
+    checks: list[CapCheck] = [item["cap"] for item in items]
+    users = sorted({(check.workspace_id, check.profile_id) for check in checks})
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_USERS, {"keys": [f"{workspace}\x1f{profile}" for workspace, profile in users]})
+    earliest = min(item["now"] for item in items) - lookback(rule for check in checks for rule in check.rules)
+    slots: dict[tuple[str, str], list[Slot]] = {user: [] for user in users}
+    by_workspace: dict[str, list[str]] = {}
+    for workspace, profile in users:
+        by_workspace.setdefault(workspace, []).append(profile)
+    for workspace, profiles in by_workspace.items():
+        for start in range(0, len(profiles), _CHUNK):
+            rows = connection.execute(
+                select(CAP_SLOT.c.profile_id, CAP_SLOT.c.channel, CAP_SLOT.c.at).where(
+                    CAP_SLOT.c.workspace_id == workspace, CAP_SLOT.c.profile_id.in_(profiles[start : start + _CHUNK]),
+                    CAP_SLOT.c.at > earliest,
+                )
+            )
+            for profile, channel, at in rows:
+                slots[(workspace, profile)].append(Slot(channel, at))
+    verdicts, kept = [], []
+    for item, check in zip(items, checks):
+        user = (check.workspace_id, check.profile_id)
+        verdict = check_caps(check.rules, channel=check.channel, slots=slots[user], now=item["now"], zone=check.zone)
+        verdicts.append(verdict)
+        if verdict.allowed and check.counts:
+            slots[user].append(Slot(check.channel, item["now"]))
+            kept.append({"send_id": item["send_id"], "workspace_id": check.workspace_id, "profile_id": check.profile_id,
+                         "channel": check.channel, "at": item["now"]})
+    if kept:
+        connection.execute(store.dialect_insert(connection, CAP_SLOT).on_conflict_do_nothing(index_elements=["send_id"]),
+                           kept)
+    return verdicts
+
+
+def _stopped_by_cap(connection: Connection, item: dict[str, Any], verdict: CapVerdict) -> Capped | bool:
+    """A send a cap stops: deferred to the first moment the caps allow it (on_cap: defer, within
+    the stale limit), else suppressed as frequency_cap with the rule."""
+    check: CapCheck = item["cap"]
+    assert verdict.rule is not None
+    reason = f"{FREQUENCY_CAP}: {verdict.rule.describe()}"
+    now = item["now"]
+    defer = check.on_cap == DEFER and verdict.allowed_at is not None and (
+        check.defer_limit is None or verdict.allowed_at <= check.defer_limit)
+    if defer:
+        report = requeue(connection, send_id=item["send_id"], owner=item["owner"], wake_at=verdict.allowed_at, now=now,
+                         outcome=f"deferred by {reason}", report_due_at=verdict.allowed_at,
+                         report_next_at=check.report_next_at)
+        if report is None:
+            return False
+        return Capped(SCHEDULED, verdict.rule, report if isinstance(report, Report) else None, wake_at=verdict.allowed_at)
+    report = finish(connection, send_id=item["send_id"], owner=item["owner"], status=SUPPRESSED, outcome=reason, now=now,
+                    due_at=check.due_at, report_next_at=check.report_next_at)
+    if report is None:
+        return False
+    return Capped(SUPPRESSED, verdict.rule, report)
+
+
+def release_slots(connection: Connection, send_ids: Sequence[str]) -> None:
+    """Sends that reached no one (failed, or cancelled while waiting to retry) give their cap
+    slot back."""
+    for start in range(0, len(send_ids), _CHUNK):
+        connection.execute(delete(CAP_SLOT).where(CAP_SLOT.c.send_id.in_(send_ids[start : start + _CHUNK])))
+
+
+def prune_slots(connection: Connection, *, before: datetime, limit: int = 5000) -> int:
+    """Slots older than any cap's window are never read again."""
+    old = select(CAP_SLOT.c.send_id).where(CAP_SLOT.c.at < before).limit(limit).scalar_subquery()
+    return connection.execute(delete(CAP_SLOT).where(CAP_SLOT.c.send_id.in_(old))).rowcount
 
 
 @dataclass(slots=True)
@@ -714,10 +826,13 @@ def _cancel_where(connection: Connection, target, reason: str, now: datetime, ex
         .where(target, SEND.c.status.in_((SCHEDULED, HELD)),
                or_(SEND.c.attempts == 0, ~exists().where(ADDRESS.c.send_id == SEND.c.id, ADDRESS.c.status == ADDRESS_ACCEPTED)))
         .values(status=CANCELLED, outcome=outcome, wake_at=None, updated_at=now)
-        .returning(SEND.c.id, SEND.c.due_at, SEND.c.workspace_id, SEND.c.profile_id, SEND.c.campaign_id)
+        .returning(SEND.c.id, SEND.c.due_at, SEND.c.workspace_id, SEND.c.profile_id, SEND.c.campaign_id, SEND.c.attempts)
     ).all()
     reports = [Report(send_id=row.id, status=CANCELLED, outcome=outcome, due_at=row.due_at) for row in rows]
     put_reports(connection, reports, next_at=now)
+    retried = [row.id for row in rows if row.attempts]
+    if retried:  # a send cancelled while waiting to retry reached no one: its cap slot is free again
+        release_slots(connection, retried)
     if explain:
         steps = StepLog()
         for row in rows:

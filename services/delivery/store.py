@@ -12,6 +12,10 @@
 - ``delivery_step``: what delivery decided for each send, and why (herald explain): one row
   per (workspace, profile, time) of a unit of work, its steps as JSON (herald_common.steps;
   step names in docs/explain.md).
+- ``cap_slot``: one row per send counted against its user's frequency caps (written in the
+  transaction that marks the send 'sending'), read through ``ix_cap_slot_user`` (workspace,
+  profile, at): a cap check is one index range per user, never a scan of their history. Rows
+  older than the longest window a cap may have are pruned.
 - ``campaign_release``: when each campaign was last released (resumed), so a Confirm that
   answered "hold" just before a resume does not park its send for good.
 
@@ -134,6 +138,17 @@ class DeliveryStepRecord(DeliveryTable, table=True):
     at: datetime
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     steps: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of steps
+class CapSlotRecord(DeliveryTable, table=True):
+    __tablename__ = "cap_slot"
+    __table_args__ = (
+        Index("ix_cap_slot_user", "workspace_id", "profile_id", "at"),
+        Index("ix_cap_slot_at", "at"),
+    )
+    send_id: str = Field(primary_key=True, max_length=200)
+    workspace_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    at: datetime  # when the send started going out
 
 
 SEND = SendRecord.__table__
@@ -141,6 +156,7 @@ ADDRESS = SendAddressRecord.__table__
 REPORT = SendReportRecord.__table__
 RELEASE = CampaignReleaseRecord.__table__
 STEP = DeliveryStepRecord.__table__
+CAP_SLOT = CapSlotRecord.__table__
 
 
 def dialect_insert(connection: Connection, table):
