@@ -239,6 +239,7 @@ class IncomingEvent:
 class EventsOutcome:
     new_sends: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    cancel_in_delivery: dict[str, str] = field(default_factory=dict)  # confirmed send -> cancelling event
     conversions: int = 0
     kept_out: int = 0  # triggers whose event filters or re-entry rule kept the user out
     duplicates: int = 0  # trigger events seen before
@@ -475,8 +476,9 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
     send_ids = list({watch["send_id"] for watch in watches})
     sends = {row["id"]: row for row in connection.execute(
         select(SendRecord.id, SendRecord.campaign_id, SendRecord.version, SendRecord.trigger_event_id,
-               SendRecord.triggered_at, SendRecord.trigger_properties, SendRecord.workspace_id, SendRecord.profile_id)
-        .where(SendRecord.id.in_(send_ids), SendRecord.status == "scheduled")
+               SendRecord.triggered_at, SendRecord.trigger_properties, SendRecord.workspace_id, SendRecord.profile_id,
+               SendRecord.status)
+        .where(SendRecord.id.in_(send_ids), SendRecord.status.in_(("scheduled", "sending")))
     ).mappings()}
     by_user: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for watch in watches:
@@ -518,6 +520,16 @@ def _cancel(connection: Connection, catalogue: Catalogue, events: list[IncomingE
             else:
                 for detail in checked:
                     _send_step(steps, send, now, "cancel_if", "not_matched", detail)
+    # A send Confirm already said go to (`sending`: delivery may be holding it for its window or
+    # a retry) is delivery's to stop: it cancels it only if no provider accepted it yet, and its
+    # report makes it `cancelled` here. Marking it here would lose a message that did go out.
+    for send_id, name in list(cancelling.items()):
+        if sends[send_id]["status"] == "sending":
+            del cancelling[send_id]
+            outcome.cancel_in_delivery[send_id] = name
+            if send_id in cancel_steps:
+                send, detail = cancel_steps.pop(send_id)
+                _send_step(steps, send, now, "cancel_if", "asked_delivery", detail)
     # One UPDATE per cancelling event name, not one per send; RETURNING says which were still
     # scheduled (on PostgreSQL another replica may have got there first).
     by_name: dict[str, list[str]] = defaultdict(list)

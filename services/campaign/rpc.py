@@ -227,6 +227,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 self._spawn(self._hand_off(outcome.new_sends))
             if outcome.cancelled:
                 self._spawn(self._cancel_in_delivery(outcome.cancelled))
+            if outcome.cancel_in_delivery:
+                by_event: dict[str, list[str]] = {}
+                for send_id, name in outcome.cancel_in_delivery.items():
+                    by_event.setdefault(name, []).append(send_id)
+                for name, send_ids in by_event.items():
+                    self._spawn(self._cancel_in_delivery(send_ids, reason=f"cancel_if: {name}"))
         return campaign_pb2.OnEventsResponse(accepted=len(request.events))
 
     def _spawn(self, coroutine) -> None:
@@ -311,11 +317,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             except Exception:  # keep the loop alive; the next round tries again
                 log.exception("handoff_round_failed")
 
-    async def _cancel_in_delivery(self, send_ids: Iterable[str]) -> None:
-        """A batch's cancel_if cancels go to delivery in one call."""
+    async def _cancel_in_delivery(self, send_ids: Iterable[str], reason: str = "cancel_if") -> None:
+        """A batch's cancel_if cancels go to delivery in one call. For a send Confirm already
+        said go to, delivery's report (cancelled, or sent when a provider took it first) is
+        what settles it here."""
         send_ids = list(send_ids)
         try:
-            await self.delivery.cancel_sends(send_ids, reason="cancel_if")
+            await self.delivery.cancel_sends(send_ids, reason=reason)
         except grpc.aio.AioRpcError as error:
             # Confirm answers "cancelled" for them anyway when delivery asks.
             log.warning("delivery_cancel_failed", sends=len(send_ids), code=error.code().name)

@@ -410,3 +410,25 @@ async def test_a_second_replica_sees_a_campaign_applied_through_the_first_at_onc
     finally:
         await other_client.close()
         await other.stop()
+
+
+async def test_cancel_if_reaches_a_send_confirm_already_let_go_while_delivery_still_holds_it(suite):
+    """Confirm said go, but delivery is holding the send (its window is closed, or a retry is
+    waiting): a matching cancel_if event must still stop it. Campaign asks delivery to cancel
+    and leaves the status to delivery's report, since only delivery knows whether a provider
+    already took the message."""
+    await suite.apply_example("cart-reminder-sms.yaml")
+    profile = await suite.identify("u6b", phone="+14155550112", plan="Pro")
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    await suite.send_events(suite.event(profile, "u6b", ADDED, at=start, cart_id="c1"))
+    await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 1)
+    send_id = next(iter(suite.delivery.scheduled))
+    assert (await suite.confirm(send_id)).go
+    assert (await _only_send(suite)).status == "sending"
+    await suite.send_events(suite.event(profile, "u6b", PURCHASE, at=start + timedelta(minutes=20), cart_id="c1"))
+    await suite.delivery.wait(lambda: suite.delivery.cancelled == [send_id])
+    assert (await _only_send(suite)).status == "sending"  # delivery has not answered yet
+    await suite.mark(send_id, status="cancelled", outcome=f"cancel_if: {PURCHASE}")
+    send = await _only_send(suite)
+    assert (send.status, send.outcome) == ("cancelled", f"cancel_if: {PURCHASE}")
+    assert (await suite.stats("Cart reminder SMS")).cancelled == 1
