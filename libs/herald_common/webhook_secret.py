@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
 from pathlib import Path
+
+from herald_common.keyfiles import kept_secret
 
 PREFIX = "whsec_"
 WEBHOOK_SECRET_FILE = "webhook_secret"
@@ -45,37 +46,16 @@ def generate_secret() -> str:
 
 def resolve_webhook_secret(configured: str | None, data_dir: Path) -> tuple[str, str]:
     """(secret, where it came from): HERALD_WEBHOOK_SECRET, else the data dir's file, else a new
-    one written there (mode 0600). Several processes starting at once keep the same one: the
-    file is created exclusively and the loser reads the winner's."""
+    one written there (mode 0600); keyfiles.kept_secret makes processes starting at once agree."""
     if configured:
         return configured, "HERALD_WEBHOOK_SECRET"
     path = data_dir / WEBHOOK_SECRET_FILE
-    kept = _read(path)
-    if kept:
-        return kept, str(path)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = generate_secret()
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        kept = _read(path)
-        if kept:
-            return kept, str(path)
-        descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secret + "\n")
-    os.chmod(path, 0o600)
-    return secret, f"generated, kept in {path}"
+    secret, generated = kept_secret(path, generate=generate_secret, check=_usable_kept_secret)
+    return secret, (f"generated, kept in {path}" if generated else str(path))
 
 
-def _read(path: Path) -> str:
+def _usable_kept_secret(value: str) -> None:
     try:
-        kept = path.read_text().strip()
-    except FileNotFoundError:
-        return ""
-    if kept:
-        try:
-            secret_key(kept)
-        except ValueError as error:
-            raise ValueError(f"{path} (the kept webhook secret) {error}; remove it to have a new one made") from None
-    return kept
+        secret_key(value)
+    except ValueError as error:
+        raise ValueError(f"(the kept webhook secret) {error}") from None
