@@ -42,7 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 from herald.campaign.v1 import campaign_pb2
 from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
+from herald_common import access
+from herald_common.access import bearer
 from herald_common.grpcserver import Registration, create_server, mark_serving
+from herald_common.settings import Settings
 
 TRIGGER = "[Segment] Bench Added"
 GOAL = "[Segment] Bench Purchased"
@@ -151,7 +154,8 @@ async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path
     delivery = SinkDelivery()
     name = delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name
     server, delivery_port, health = create_server(
-        "127.0.0.1:0", [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, delivery, name)]
+        "127.0.0.1:0", [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, delivery, name)],
+        settings=None,
     )
     await server.start()
     await mark_serving(health, [name])
@@ -168,6 +172,10 @@ async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         await asyncio.wait_for(channel.channel_ready(), 60)
+        # What its real callers send: the CLI the admin token, ingest the internal one.
+        tokens = Settings(data_dir=folder)
+        as_admin = (bearer(access.admin_token(tokens)[0]),)
+        as_ingest = (bearer(access.internal_token(tokens)[0]),)
         apply = channel.unary_unary("/herald.campaign.v1.CampaignService/ApplyCampaign",
                                     request_serializer=campaign_pb2.ApplyCampaignRequest.SerializeToString,
                                     response_deserializer=campaign_pb2.ApplyCampaignResponse.FromString)
@@ -177,7 +185,8 @@ async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path
 
         async def applier():
             while queue:
-                await apply(campaign_pb2.ApplyCampaignRequest(workspace_id="default", source_yaml=queue.pop()), timeout=60)
+                request = campaign_pb2.ApplyCampaignRequest(workspace_id="default", source_yaml=queue.pop())
+                await apply(request, timeout=60, metadata=as_admin)
 
         await asyncio.gather(*(applier() for _ in range(8)))
         apply_seconds = time.monotonic() - started
@@ -186,7 +195,7 @@ async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path
         on_events = channel.unary_unary("/herald.campaign.v1.CampaignService/OnEvents")
         warmup, measured = batches[: max(1, len(batches) // 20)], batches
         for body in warmup:
-            await on_events(body, timeout=60)
+            await on_events(body, timeout=60, metadata=as_ingest)
         # fresh event ids for the measured run, so nothing is skipped as already processed
         offset = 10_000_000
         measured = [_renumber(body, offset) for body in measured]
@@ -195,7 +204,7 @@ async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path
 
         async def sender():
             while pending:
-                await on_events(pending.pop(), timeout=60)
+                await on_events(pending.pop(), timeout=60, metadata=as_ingest)
 
         await asyncio.gather(*(sender() for _ in range(inflight)))
         elapsed = time.monotonic() - started

@@ -208,7 +208,10 @@ async def run(args) -> int:
     ]
     profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
     delivery = subprocess.Popen([sys.executable, *profile, "-m", "herald_services.delivery.main"], env=env, stdout=log, stderr=log)
-    client = DeliveryClient(f"127.0.0.1:{delivery_port}", 120)
+    from herald_common.access import Caller
+    from herald_common.settings import Settings
+
+    client = DeliveryClient(f"127.0.0.1:{delivery_port}", 120, caller=Caller.internal(Settings(data_dir=data_dir)))
     status = 0
     try:
         for port, process in ((smtp_port, helpers[0]), (campaign_port, helpers[1]), (delivery_port, delivery)):

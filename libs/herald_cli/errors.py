@@ -37,6 +37,9 @@ def describe_rpc_error(error: grpc.aio.AioRpcError, *, service: str, address: st
         return f"{service} is unavailable: {details}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"{service} at {address} did not answer within {timeout:g}s"
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return (f"{service} at {address} refused the call: {details or 'no token'}. The CLI sends HERALD_ADMIN_TOKEN, "
+                "else the admin_token file in HERALD_DATA_DIR (./var): run it with the suite's data dir or token")
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return f"{service} at {address} does not answer this call (is another program on that port?)"
     if code in (

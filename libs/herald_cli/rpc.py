@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
+from herald_common.access import Caller
 from herald_common.clients import (
     CampaignClient,
     DeliveryClient,
@@ -21,10 +22,11 @@ CLIENTS = {"identity": IdentityClient, "ingest": IngestClient, "campaign": Campa
 
 @asynccontextmanager
 async def connect(service: str, settings: Settings, timeout: float | None = None) -> AsyncIterator:
-    """A client of service with a deadline on every call; an RPC failure becomes a CliError."""
+    """A client of service with a deadline on every call, calling with the admin token
+    (HERALD_ADMIN_TOKEN, else the data dir's admin_token file); an RPC failure becomes a CliError."""
     address = settings.address_of(service)
     timeout = timeout or settings.rpc_timeout_seconds
-    client = CLIENTS[service](address, timeout)
+    client = CLIENTS[service](address, timeout, caller=Caller.admin(settings))
     try:
         yield client
     except grpc.aio.AioRpcError as error:

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from herald_common import access
 from herald_common.settings import SERVICES, Settings
 
 from herald_cli.errors import CliError
@@ -144,9 +145,7 @@ def resolve_write_key(configured: str | None, data_dir: Path) -> tuple[str, str]
 
 def admin_token_source(settings: Settings) -> str:
     """Where the admin token is (made once if missing), as `herald up` prints it."""
-    from herald_services.console.auth import admin_token
-
-    _, source = admin_token(settings)
+    _, source = access.admin_token(settings)
     return source if source == "HERALD_ADMIN_TOKEN" else f"kept in {source}"
 
 

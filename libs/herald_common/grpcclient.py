@@ -11,14 +11,17 @@ from herald_common.grpcserver import CHANNEL_OPTIONS
 from herald_common.logs import REQUEST_ID_HEADER, current_request_id
 
 
-def request_metadata() -> tuple[tuple[str, str], ...] | None:
-    """The caller's request id as call metadata, so logs of every service share it.
+def request_metadata(authorization: tuple[str, str] | None = None) -> tuple[tuple[str, str], ...] | None:
+    """The call's metadata: the caller's token (`authorization`, see access.Caller) and its request
+    id, so logs of every service share it.
 
     Passed per call rather than through a client interceptor: an interceptor costs ~70 us
     of CPU per call on this machine, a fifth of a small call's whole cost.
     """
     request_id = current_request_id()
-    return ((REQUEST_ID_HEADER, request_id),) if request_id else None
+    if authorization is None:
+        return ((REQUEST_ID_HEADER, request_id),) if request_id else None
+    return ((REQUEST_ID_HEADER, request_id), authorization) if request_id else (authorization,)
 
 
 # Calls spread over every address a target resolves to (several replicas, or a Kubernetes

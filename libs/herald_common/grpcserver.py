@@ -1,8 +1,9 @@
 """One gRPC server builder for every service.
 
 Each server gets the standard health service and server reflection (so grpcurl and
-Kubernetes `grpc:` probes work), an interceptor that binds the caller's request id and
-maps domain errors to status codes, and a graceful stop on SIGTERM/SIGINT.
+Kubernetes `grpc:` probes work), an interceptor that checks the caller's token (access.py),
+binds the caller's request id and maps domain errors to status codes, and a graceful stop on
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -22,9 +23,13 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from structlog.contextvars import bound_contextvars
 
+from herald_common.access import AUTHORIZATION_HEADER, Gate
 from herald_common.errors import HeraldError, InvalidArgument
 from herald_common.logs import REQUEST_ID_HEADER, get_logger, new_request_id
 from herald_common.metrics import observe_rpc
+
+if TYPE_CHECKING:
+    from herald_common.settings import Settings
 
 log = get_logger(__name__)
 
@@ -71,15 +76,25 @@ def _code_name(code) -> str | None:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    """Binds the request id for logs, turns domain errors into status codes, and counts and
+    """Refuses a call without the token its method needs (UNAUTHENTICATED, when a gate is
+    given), binds the request id for logs, turns domain errors into status codes, and counts and
     times every unary call (herald_grpc_server_requests_total, ..._handling_seconds)."""
+
+    def __init__(self, gate: Gate | None = None) -> None:
+        self.gate = gate
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
         method = handler_call_details.method
         metadata = dict(handler_call_details.invocation_metadata or ())
+        if self.gate is not None:
+            refusal = self.gate.refusal(method, metadata.get(AUTHORIZATION_HEADER))
+            if refusal is not None:
+                return _refused(handler, method, refusal)
+        if handler.unary_unary is None:
+            return handler
         inner = handler.unary_unary
 
         async def behaviour(request, context):
@@ -124,6 +139,27 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+def _refused(handler, method: str, refusal: str):
+    """A handler of the same kind that answers UNAUTHENTICATED without running the method."""
+
+    async def refuse(_request, context):
+        log.warning("rpc_unauthenticated", rpc=method, peer=context.peer(), reason=refusal)
+        observe_rpc(method, "UNAUTHENTICATED", 0.0)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal)
+
+    if handler.unary_unary is not None:
+        build = grpc.unary_unary_rpc_method_handler
+    elif handler.unary_stream is not None:
+        build = grpc.unary_stream_rpc_method_handler
+    elif handler.stream_unary is not None:
+        build = grpc.stream_unary_rpc_method_handler
+    else:
+        build = grpc.stream_stream_rpc_method_handler
+    return build(
+        refuse, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
 @dataclass(frozen=True)
 class Registration:
     """A servicer and how to add it: `add(servicer, server)` from the generated *_pb2_grpc."""
@@ -133,13 +169,20 @@ class Registration:
     service_name: str  # the full proto name, e.g. "herald.identity.v1.IdentityService"
 
 
-def create_server(address: str, registrations: Iterable[Registration]) -> tuple[grpc.aio.Server, int, Any]:
+def create_server(
+    address: str, registrations: Iterable[Registration], *, settings: Settings | None
+) -> tuple[grpc.aio.Server, int, Any]:
     """Builds (does not start) a server bound to address; port 0 picks a free port.
 
+    With settings, every call needs its token (access.Gate, from the settings' tokens). None
+    builds an open server: only for the stand-ins tests and benchmarks run in place of a service.
     Returns (server, port, health servicer).
     """
+    gate = Gate.from_settings(settings) if settings is not None else None
     # No SO_REUSEPORT: a second server on a taken port must fail, not silently share it.
-    server = grpc.aio.server(interceptors=[ServiceInterceptor()], options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(gate)], options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)]
+    )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     sqlite_cache_mb: int = Field(64, gt=0)
 
     write_key: str | None = None
+    # The tokens every gRPC call presents (access.py): the admin token opens management calls,
+    # the internal token the calls between services. Unset: generated once in the data dir.
+    admin_token: str | None = None
+    internal_token: str | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
     # Where each service listens, and where the others reach it.
@@ -121,7 +125,7 @@ class Settings(BaseSettings):
     # How long decision steps are kept (seconds, or 30m/24h/30d); older ones are pruned.
     explain_retention: str = "30d"
 
-    @field_validator("smtp_password", "twilio_auth_token", "write_key")
+    @field_validator("smtp_password", "twilio_auth_token", "write_key", "admin_token", "internal_token")
     @classmethod
     def _refuse_placeholders(cls, value: str | None, info) -> str | None:
         if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:

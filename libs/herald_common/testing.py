@@ -9,9 +9,37 @@ import time
 import grpc
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 
+from herald_common import access
+from herald_common.access import Caller
 from herald_common.grpcserver import Registration, create_server, mark_serving
+from herald_common.settings import Settings
 
 CAMPAIGN_SERVICE = campaign_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name
+
+
+def suite_caller(settings: Settings) -> Caller:
+    """A test's caller playing every part: each method gets the token its real caller holds (the
+    admin token on management calls, the internal token on the calls between services). The
+    tokens are the settings' (HERALD_ADMIN_TOKEN / HERALD_INTERNAL_TOKEN, else the data dir's)."""
+    return Caller(admin_token=access.admin_token(settings)[0], internal_token=access.internal_token(settings)[0])
+
+
+class AuthorizedStub:
+    """A client's stub whose calls carry the client's token and request id (and its deadline),
+    for tests calling methods the client has no wrapper for: `AuthorizedStub(client).GetCampaign(r)`."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, method: str):
+        call = getattr(self._client.stub, method)
+
+        def invoke(request, **kwargs):
+            kwargs.setdefault("metadata", self._client.metadata(method))
+            kwargs.setdefault("timeout", self._client.timeout)
+            return call(request, **kwargs)
+
+        return invoke
 
 
 class RecordingCampaign(campaign_pb2_grpc.CampaignServiceServicer):
@@ -52,10 +80,15 @@ class RecordingCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         await asyncio.wait_for(reached(), timeout)
 
 
-async def start_recording_campaign(address: str = "127.0.0.1:0", **kwargs) -> tuple[grpc.aio.Server, int, RecordingCampaign]:
+async def start_recording_campaign(
+    address: str = "127.0.0.1:0", *, settings: Settings | None = None, **kwargs
+) -> tuple[grpc.aio.Server, int, RecordingCampaign]:
+    """With settings, the stand-in asks for tokens as campaign does (OnEvents: the internal one)."""
     receiver = RecordingCampaign(**kwargs)
     server, port, health = create_server(
-        address, [Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, receiver, CAMPAIGN_SERVICE)]
+        address,
+        [Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, receiver, CAMPAIGN_SERVICE)],
+        settings=settings,
     )
     await server.start()
     await mark_serving(health, [CAMPAIGN_SERVICE])
@@ -192,10 +225,15 @@ class ScriptedCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         return {send_id: mark.status for send_id, mark in self.latest.items()}
 
 
-async def start_scripted_campaign(address: str = "127.0.0.1:0", **kwargs) -> tuple[grpc.aio.Server, int, ScriptedCampaign]:
+async def start_scripted_campaign(
+    address: str = "127.0.0.1:0", *, settings: Settings | None = None, **kwargs
+) -> tuple[grpc.aio.Server, int, ScriptedCampaign]:
+    """With settings, the stand-in asks for tokens as campaign does (Confirm, MarkSent: internal)."""
     campaign = ScriptedCampaign(**kwargs)
     server, port, health = create_server(
-        address, [Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, campaign, CAMPAIGN_SERVICE)]
+        address,
+        [Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, campaign, CAMPAIGN_SERVICE)],
+        settings=settings,
     )
     await server.start()
     await mark_serving(health, [CAMPAIGN_SERVICE])

@@ -6,6 +6,7 @@ Run: python -m herald_services.campaign.main
 from __future__ import annotations
 
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from herald_common.access import Caller
 from herald_common.aio import runner_for
 from herald_common.clients import DeliveryClient, IdentityClient
 from herald_common.clock import Clock, SystemClock
@@ -19,11 +20,12 @@ SERVICE_NAME = campaign_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_
 
 
 async def build(settings: Settings, *, address: str | None = None, clock: Clock | None = None) -> RunningService:
+    caller = Caller.internal(settings)
     engine = create_service_engine(settings, "campaign")
     require_current_schema(engine, "campaign")
     runner = runner_for(engine, "campaign-db")
-    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
-    delivery = DeliveryClient(settings.delivery_address, settings.rpc_timeout_seconds)
+    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds, caller=caller)
+    delivery = DeliveryClient(settings.delivery_address, settings.rpc_timeout_seconds, caller=caller)
     servicer = CampaignServicer(
         engine=engine,
         runner=runner,
@@ -36,7 +38,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
     )
     servicer.load()
     registration = Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, servicer, SERVICE_NAME)
-    server, port, health = create_server(address or settings.campaign_address, [registration])
+    server, port, health = create_server(address or settings.campaign_address, [registration], settings=settings)
     return RunningService(
         "campaign",
         server,

@@ -21,7 +21,6 @@ from herald_common.aio import write_in
 from herald_common.clients import DeliveryClient, IdentityClient
 from herald_common.clock import Clock
 from herald_common.errors import InvalidArgument, NotFound, Unavailable
-from herald_common.grpcclient import request_metadata
 from herald_common.logs import get_logger
 from herald_common.steps import StepLog
 from herald_common.protoconv import set_timestamp, to_datetime
@@ -174,7 +173,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def _release(self, known: KnownCampaign, what: str) -> None:
         try:
             response = await self.delivery.stub.Release(
-                delivery_pb2.ReleaseRequest(campaign_id=known.id), timeout=self.timeout, metadata=request_metadata()
+                delivery_pb2.ReleaseRequest(campaign_id=known.id),
+                timeout=self.timeout,
+                metadata=self.delivery.metadata("Release"),
             )
         except grpc.aio.AioRpcError as error:
             raise Unavailable(
@@ -269,7 +270,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def _hand_off(self, sends: list[dict[str, Any]]) -> bool:
         request = delivery_pb2.ScheduleRequest(sends=[self._scheduled(send) for send in sends])
         try:
-            response = await self.delivery.stub.Schedule(request, timeout=self.timeout, metadata=request_metadata())
+            response = await self.delivery.stub.Schedule(
+                request, timeout=self.timeout, metadata=self.delivery.metadata("Schedule")
+            )
         except grpc.aio.AioRpcError as error:
             log.warning("delivery_schedule_failed", sends=len(sends), code=error.code().name, detail=error.details())
             self._handoff_wake.set()
@@ -346,7 +349,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def _profile(self, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
         request = identity_pb2.GetUserRequest(workspace_id=workspace_id, profile_id=profile_id)
         try:
-            user = await self.identity.stub.GetUser(request, timeout=self.timeout, metadata=request_metadata())
+            user = await self.identity.stub.GetUser(
+                request, timeout=self.timeout, metadata=self.identity.metadata("GetUser")
+            )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return None

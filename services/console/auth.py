@@ -1,6 +1,7 @@
 """Signing in to the console: the admin token, the session cookie, CSRF on every form.
 
-- The admin token is the one secret: whoever has it may manage herald. The sign-in form posts
+- The admin token is the one secret: whoever has it may manage herald (it is the token the
+  services ask of every management call, herald_common.access.admin_token). The sign-in form posts
   it as `token`; a wrong one is refused with a clear message after a delay, and failed attempts
   wait their turn one after another, so guessing costs at least `FAILED_SIGN_IN_DELAY_SECONDS`
   per guess however many are sent at once (the right token never waits).
@@ -19,14 +20,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from herald_common.logs import get_logger
-from herald_common.settings import Settings
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -34,7 +32,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = get_logger(__name__)
 
-ADMIN_TOKEN_FILE = "admin_token"
 SESSION_COOKIE = "herald_console"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 FAILED_SIGN_IN_DELAY_SECONDS = 1.0
@@ -43,34 +40,6 @@ CSRF_HEADER = "x-csrf-token"
 OPEN_PATHS = ("/login", "/health")
 OPEN_PREFIXES = ("/static/",)
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def admin_token(settings: Settings) -> tuple[str, str]:
-    """(token, where it is kept): HERALD_ADMIN_TOKEN, else `$HERALD_DATA_DIR/admin_token`,
-    generated once (mode 0600) when missing. The one place the console learns the token."""
-    configured = os.environ.get("HERALD_ADMIN_TOKEN", "").strip()
-    if configured:
-        return configured, "HERALD_ADMIN_TOKEN"
-    path = Path(settings.data_dir) / ADMIN_TOKEN_FILE
-    return _kept_token(path), str(path)
-
-
-def _kept_token(path: Path) -> str:
-    try:
-        kept = path.read_text().strip()
-    except FileNotFoundError:
-        kept = ""
-    if kept:
-        return kept
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    try:  # O_EXCL: two processes starting at once agree on the first one's token
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as file:
-        file.write(token + "\n")
-    return token
 
 
 def session_secret(token: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
+from herald_common.access import Caller
 from herald_common.clients import CampaignClient, DeliveryClient, IdentityClient, IngestClient
 from herald_common.grpcclient import field_errors
 from herald_common.settings import Settings
@@ -74,12 +75,14 @@ class Backend:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backend:
+        """The console calls as a management caller: with the admin token."""
         timeout = settings.rpc_timeout_seconds
+        caller = Caller.admin(settings)
         return cls(
-            identity=IdentityClient(settings.identity_address, timeout),
-            ingest=IngestClient(settings.ingest_address, timeout),
-            campaign=CampaignClient(settings.campaign_address, timeout),
-            delivery=DeliveryClient(settings.delivery_address, timeout),
+            identity=IdentityClient(settings.identity_address, timeout, caller=caller),
+            ingest=IngestClient(settings.ingest_address, timeout, caller=caller),
+            campaign=CampaignClient(settings.campaign_address, timeout, caller=caller),
+            delivery=DeliveryClient(settings.delivery_address, timeout, caller=caller),
         )
 
     async def close(self) -> None:

@@ -12,12 +12,12 @@ import logging
 import signal
 
 import uvicorn
+from herald_common import access
 from herald_common.logs import configure_logging, get_logger
 from herald_common.service import die_with_parent
 from herald_common.settings import Settings, load_settings
 from uvicorn.lifespan.off import LifespanOff
 
-from herald_services.console import auth
 from herald_services.console.app import build_app
 from herald_services.console.backend import Backend
 
@@ -63,7 +63,7 @@ class Console:
 def build(settings: Settings, *, host: str | None = None, port: int | None = None, backend: Backend | None = None,
           admin_token: str | None = None) -> Console:
     backend = backend or Backend.from_settings(settings)
-    token = admin_token or auth.admin_token(settings)[0]
+    token = admin_token or access.admin_token(settings)[0]
     app = build_app(backend=backend, admin_token=token, secure_cookie=settings.console_secure_cookie)
     config = uvicorn.Config(
         app,

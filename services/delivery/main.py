@@ -6,6 +6,7 @@ Run: python -m herald_services.delivery.main
 from __future__ import annotations
 
 from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
+from herald_common.access import Caller
 from herald_common.aio import runner_for
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock, SystemClock
@@ -41,13 +42,14 @@ async def build(
     concurrency: int = 256,
     poll_seconds: float = 5.0,
 ) -> RunningService:
+    caller = Caller.internal(settings)
     engine = create_service_engine(settings, "delivery")
     require_current_schema(engine, "delivery")
     # One writer thread on SQLite too: a commit's fsync then no longer stalls the SMTP connections.
     runner = runner_for(engine, "delivery-db", sqlite_writer_thread=True)
     clock = clock or SystemClock()
-    campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
-    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
+    campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds, caller=caller)
+    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds, caller=caller)
     providers = providers if providers is not None else build_providers(settings)
     dispatcher = Dispatcher(
         engine=engine,
@@ -63,7 +65,7 @@ async def build(
     )
     servicer = DeliveryServicer(engine=engine, runner=runner, clock=clock, settings=settings, dispatcher=dispatcher)
     registration = Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, servicer, SERVICE_NAME)
-    server, port, health = create_server(address or settings.delivery_address, [registration])
+    server, port, health = create_server(address or settings.delivery_address, [registration], settings=settings)
     return RunningService(
         "delivery",
         server,

@@ -17,6 +17,7 @@ import socket
 
 import grpc
 import uvicorn
+from herald_common.access import Caller
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.logs import configure_logging, get_logger
@@ -109,8 +110,9 @@ async def build(
     port: int | None = None,
     clock: Clock | None = None,
 ) -> Gateway:
-    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
-    ingest = IngestClient(settings.ingest_address, settings.rpc_timeout_seconds)
+    caller = Caller.internal(settings)
+    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds, caller=caller)
+    ingest = IngestClient(settings.ingest_address, settings.rpc_timeout_seconds, caller=caller)
     app = GatewayApp(
         directory=WorkspaceDirectory(identity_lookup(identity)),
         forwarder=Forwarder(identity=identity, ingest=ingest, gate=InflightGate(settings.gateway_max_inflight_events)),

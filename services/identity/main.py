@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
+from herald_common.access import Caller
 from herald_common.aio import runner_for
 from herald_common.clients import IngestClient
 from herald_common.clock import Clock, SystemClock
@@ -16,10 +17,11 @@ SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_
 
 
 async def build(settings: Settings, *, address: str | None = None, clock: Clock | None = None) -> RunningService:
+    caller = Caller.internal(settings)
     engine = create_service_engine(settings, "identity")
     require_current_schema(engine, "identity")
     runner = runner_for(engine, "identity-db")
-    ingest = IngestClient(settings.ingest_address, settings.rpc_timeout_seconds)
+    ingest = IngestClient(settings.ingest_address, settings.rpc_timeout_seconds, caller=caller)
     servicer = IdentityServicer(
         engine=engine,
         runner=runner,
@@ -28,7 +30,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         ingest=lambda: ingest,
     )
     registration = Registration(identity_pb2_grpc.add_IdentityServiceServicer_to_server, servicer, SERVICE_NAME)
-    server, port, health = create_server(address or settings.identity_address, [registration])
+    server, port, health = create_server(address or settings.identity_address, [registration], settings=settings)
     return RunningService(
         "identity", server, port, health, [SERVICE_NAME], closers=[ingest.close, runner.shutdown, engine.dispose]
     )

@@ -6,6 +6,7 @@ Run: python -m herald_services.ingest.main
 from __future__ import annotations
 
 from herald.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from herald_common.access import Caller
 from herald_common.aio import BlockingRunner, runner_for
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock, SystemClock
@@ -21,11 +22,12 @@ SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
 
 async def build(settings: Settings, *, address: str | None = None, clock: Clock | None = None) -> RunningService:
+    caller = Caller.internal(settings)
     engine = create_service_engine(settings, "ingest")
     require_current_schema(engine, "ingest")
     runner = runner_for(engine, "ingest-db", sqlite_writer_thread=True)
-    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
-    campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds)
+    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds, caller=caller)
+    campaign = CampaignClient(settings.campaign_address, settings.rpc_timeout_seconds, caller=caller)
     dispatcher = OutboxDispatcher(engine=engine, runner=runner, campaign=campaign)
     # Its own thread and connection: on SQLite it writes only the attached profile_index file,
     # so its batches run beside recording instead of between recording's commits. One thread
@@ -43,7 +45,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         purge_lock=indexer.exclusive,
     )
     registration = Registration(ingest_pb2_grpc.add_IngestServiceServicer_to_server, servicer, SERVICE_NAME)
-    server, port, health = create_server(address or settings.ingest_address, [registration])
+    server, port, health = create_server(address or settings.ingest_address, [registration], settings=settings)
     service = RunningService(
         "ingest",
         server,

@@ -139,10 +139,14 @@ def test_secrets_are_referenced_never_inlined(overlay):
     for workload in GRPC_SERVICES:
         env = {e["name"]: e for e in only_container(deployments[workload])["env"]}
         assert env["HERALD_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "herald-database", "key": "HERALD_DATABASE_URL"}
+        for token in ("HERALD_ADMIN_TOKEN", "HERALD_INTERNAL_TOKEN"):  # one pair for every pod
+            assert env[token]["valueFrom"]["secretKeyRef"] == {"name": "herald-tokens", "key": token}
     gateway_env = {e["name"]: e for e in only_container(deployments["gateway"])["env"]}
     assert gateway_env["HERALD_WRITE_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "herald-write-key"
+    assert gateway_env["HERALD_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "herald-tokens", "key": "HERALD_INTERNAL_TOKEN"}
     assert {"secretRef": {"name": "herald-providers", "optional": True}} in only_container(deployments["delivery"])["envFrom"]
-    assert {"herald-database", "herald-write-key", "herald-providers"} <= secrets.keys()
+    assert {"herald-database", "herald-write-key", "herald-providers", "herald-tokens"} <= secrets.keys()
     [job] = by_kind(docs, "Job").values()
     assert only_container(job)["command"] == ["herald", "migrate"]
     assert {e["name"] for e in only_container(job)["env"]} == {"HERALD_DATABASE_URL"}

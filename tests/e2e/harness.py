@@ -119,6 +119,11 @@ class Suite:
         return self.env.get("HERALD_ADMIN_TOKEN") or (self.data_dir / "admin_token").read_text().strip()
 
     @property
+    def internal_token(self) -> str:
+        """The token herald's services present to each other (what a test acting as one sends)."""
+        return self.env.get("HERALD_INTERNAL_TOKEN") or (self.data_dir / "internal_token").read_text().strip()
+
+    @property
     def data_dir(self) -> Path:
         return Path(self.env["HERALD_DATA_DIR"])
 

@@ -34,7 +34,8 @@ def identify(suite, user_id: str, traits: dict) -> None:
     with grpc.insecure_channel(suite.services["identity"]) as channel:
         call = identity_pb2.IdentifyCall(message_id=f"m-{user_id}", user_id=user_id, traits_json=orjson.dumps(traits))
         identity_pb2_grpc.IdentityServiceStub(channel).Identify(
-            identity_pb2.IdentifyRequest(workspace_id="default", calls=[call]), timeout=10
+            identity_pb2.IdentifyRequest(workspace_id="default", calls=[call]), timeout=10,
+            metadata=(("authorization", f"Bearer {suite.internal_token}"),),  # as the gateway calls it
         )
 
 

@@ -10,7 +10,7 @@ from tests.ports import free_port
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.settings import Settings
-from herald_common.testing import RecordingCampaign, start_recording_campaign
+from herald_common.testing import RecordingCampaign, start_recording_campaign, suite_caller
 
 WORKSPACE = "default"
 WRITE_KEY = "wk_integration"
@@ -51,7 +51,7 @@ async def services(settings):
     from herald_services.ingest.main import build as build_ingest
 
     migrate_all(settings)
-    campaign_server, campaign_port, receiver = await start_recording_campaign()
+    campaign_server, campaign_port, receiver = await start_recording_campaign(settings=settings)
     wired = settings.model_copy(
         update={
             "identity_address": f"127.0.0.1:{free_port()}",
@@ -63,8 +63,8 @@ async def services(settings):
     await identity_service.start()
     ingest_service = await build_ingest(wired)
     await ingest_service.start()
-    identity = IdentityClient(wired.identity_address, 10)
-    ingest = IngestClient(wired.ingest_address, 10)
+    identity = IdentityClient(wired.identity_address, 10, caller=suite_caller(wired))
+    ingest = IngestClient(wired.ingest_address, 10, caller=suite_caller(wired))
     await identity.ensure_workspace(workspace_id=WORKSPACE, name="Default", write_key=WRITE_KEY)
     yield Services(wired, identity, ingest, receiver, identity_service, ingest_service)
     await identity.close()

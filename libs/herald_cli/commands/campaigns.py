@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from herald.campaign.v1 import campaign_pb2
-from herald_common.grpcclient import request_metadata
 from herald_common.settings import Settings
 
 from herald_cli import shapes
@@ -73,7 +72,7 @@ def _read_file(name: str) -> str:
 
 
 async def _call(client, method: str, request):
-    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=request_metadata())
+    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=client.metadata(method))
 
 
 async def apply_campaign(args: argparse.Namespace, settings: Settings) -> Result:

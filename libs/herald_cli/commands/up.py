@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import grpc
+from herald_common import access
 from herald_common.clients import IdentityClient
 from herald_common.settings import SERVICES, Settings
 from herald_common.webhook_secret import WEBHOOK_SECRET_FILE, resolve_webhook_secret
@@ -121,6 +122,7 @@ def up(args: argparse.Namespace) -> int:
         if migration.changed:
             say(f"herald: {migration.describe()}")
     admin_token_source = suite.admin_token_source(settings)
+    access.internal_token(settings)  # made now, so the services starting together read one file
 
     env = {**suite.child_environment(settings, write_key), **shared_env}
     if shared_env:
@@ -188,7 +190,8 @@ def _child_spec(part: suite.Component) -> ChildSpec:
 
 async def _ensure_default_workspace(settings: Settings, write_key: str) -> None:
     """The write key opens the default workspace (the gateway does the same when it starts)."""
-    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds)
+    caller = access.Caller.admin(settings)
+    identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds, caller=caller)
     try:
         await identity.ensure_workspace(workspace_id=DEFAULT_WORKSPACE, name="Default", write_key=write_key)
     except grpc.aio.AioRpcError as error:

@@ -67,13 +67,12 @@ async def delete_user(args: argparse.Namespace, settings: Settings) -> Result:
 
 async def unsubscribe_user(args: argparse.Namespace, settings: Settings) -> Result:
     from herald.campaign.v1 import campaign_pb2
-    from herald_common.grpcclient import request_metadata
 
     request = campaign_pb2.UnsubscribeRequest(
         workspace_id=args.workspace, id=args.id, campaign=args.campaign, resubscribe=args.resubscribe
     )
     async with connect("campaign", settings, args.timeout) as campaign:
-        await campaign.stub.Unsubscribe(request, timeout=campaign.timeout, metadata=request_metadata())
+        await campaign.stub.Unsubscribe(request, timeout=campaign.timeout, metadata=campaign.metadata("Unsubscribe"))
     scope = f"campaign {args.campaign!r}" if args.campaign else "every campaign"
     verb = "resubscribed to" if args.resubscribe else "unsubscribed from"
     document = {"id": args.id, "campaign": args.campaign or None, "subscribed": args.resubscribe}

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from herald.campaign.v1 import campaign_pb2
-from herald_common.grpcclient import request_metadata
 from herald_common.settings import Settings
 
 from herald_cli import shapes
@@ -30,7 +29,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 async def _call(client, method: str, request):
-    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=request_metadata())
+    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=client.metadata(method))
 
 
 async def apply_settings(args: argparse.Namespace, settings: Settings) -> Result:

@@ -18,6 +18,7 @@ from herald.ingest.v1 import ingest_pb2
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.grpcserver import Registration, create_server, mark_serving
 from herald_common.protoconv import set_timestamp
+from herald_common.testing import AuthorizedStub, suite_caller
 
 from tests.integration.conftest import WORKSPACE, free_port, migrate_all
 
@@ -82,7 +83,8 @@ class Suite:
 
     @property
     def stub(self):
-        return self.campaign.stub
+        """campaign's stub, each call carrying the token its real caller holds."""
+        return AuthorizedStub(self.campaign)
 
     async def apply(self, text: str, **kwargs) -> campaign_pb2.ApplyCampaignResponse:
         return await self.stub.ApplyCampaign(campaign_pb2.ApplyCampaignRequest(workspace_id=WORKSPACE, source_yaml=text, **kwargs))
@@ -134,10 +136,13 @@ class Suite:
         return await self.stub.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(workspace_id=WORKSPACE, name=name))
 
 
-async def start_recording_delivery(address: str = "127.0.0.1:0"):
+async def start_recording_delivery(address: str = "127.0.0.1:0", *, settings=None):
+    """With settings, the stand-in asks for tokens as delivery does (Schedule: the internal one)."""
     receiver = RecordingDelivery()
     server, port, health = create_server(
-        address, [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, receiver, DELIVERY_SERVICE)]
+        address,
+        [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, receiver, DELIVERY_SERVICE)],
+        settings=settings,
     )
     await server.start()
     await mark_serving(health, [DELIVERY_SERVICE])
@@ -150,7 +155,7 @@ async def suite(settings):
     from herald_services.identity.main import build as build_identity
 
     migrate_all(settings, ("identity", "campaign"))
-    delivery_server, delivery_port, delivery = await start_recording_delivery()
+    delivery_server, delivery_port, delivery = await start_recording_delivery(settings=settings)
     wired = settings.model_copy(update={
         "identity_address": f"127.0.0.1:{free_port()}",
         "campaign_address": f"127.0.0.1:{free_port()}",
@@ -162,8 +167,8 @@ async def suite(settings):
     await identity_service.start()
     campaign_service = await build_campaign(wired)
     await campaign_service.start()
-    identity = IdentityClient(wired.identity_address, 10)
-    campaign = CampaignClient(wired.campaign_address, 10)
+    identity = IdentityClient(wired.identity_address, 10, caller=suite_caller(wired))
+    campaign = CampaignClient(wired.campaign_address, 10, caller=suite_caller(wired))
     await identity.ensure_workspace(workspace_id=WORKSPACE, name="Default", write_key="wk_campaign")
     yield Suite(wired, identity, campaign, delivery, campaign_service)
     await identity.close()

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from herald.campaign.v1 import campaign_pb2
 from herald_common.clients import DeliveryClient
+from herald_common.testing import suite_caller
 from herald_services.campaign.handlers import send_id_for
 
 from tests.integration.campaign.conftest import EXAMPLES
@@ -322,7 +323,7 @@ async def test_sends_wait_for_delivery_and_are_handed_over_when_it_is_back(suite
     # delivery refuses for a while: stop the recorder's server by pointing campaign elsewhere
     servicer = suite.campaign_service.extras["servicer"]
     real = servicer.delivery
-    servicer.delivery = DeliveryClient(f"127.0.0.1:{free_port()}", 0.5)
+    servicer.delivery = DeliveryClient(f"127.0.0.1:{free_port()}", 0.5, caller=real.caller)
     await suite.send_events(suite.event(profile, "u14", "[Segment] Signed Up", plan="pro"))
     sends = await suite.sends()
     assert len(sends) == 1 and suite.delivery.scheduled == {}
@@ -398,7 +399,7 @@ async def test_a_second_replica_sees_a_campaign_applied_through_the_first_at_onc
     other_settings = suite.settings.model_copy(update={"campaign_address": f"127.0.0.1:{free_port()}"})
     other = await build_campaign(other_settings)
     await other.start()
-    other_client = CampaignClient(other_settings.campaign_address, 10)
+    other_client = CampaignClient(other_settings.campaign_address, 10, caller=suite_caller(other_settings))
     try:
         await other_client.send_events(campaign_pb2.OnEventsRequest())  # loaded, before the apply
         await suite.apply_example("welcome-push.yaml")  # through the first replica

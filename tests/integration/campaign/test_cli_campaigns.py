@@ -22,6 +22,7 @@ def herald(suite, monkeypatch, capsys):
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()))
     monkeypatch.setenv("HERALD_CAMPAIGN_ADDRESS", suite.settings.campaign_address)
     monkeypatch.setenv("HERALD_IDENTITY_ADDRESS", suite.settings.identity_address)
+    monkeypatch.setenv("HERALD_DATA_DIR", str(suite.settings.data_dir))  # where the CLI finds the admin token
 
     async def run(*argv: str):
         capsys.readouterr()

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from herald.campaign.v1 import campaign_pb2
 from herald_common.clients import CampaignClient
+from herald_common.testing import AuthorizedStub, suite_caller
 
 from tests.integration.campaign.conftest import EXAMPLES
 from tests.integration.campaign.test_cli_campaigns import herald  # noqa: F401 - the CLI fixture
@@ -67,9 +68,9 @@ async def test_settings_are_kept_in_the_database_for_a_new_campaign_process(suit
     address = f"127.0.0.1:{free_port()}"
     fresh = await build(suite.settings.model_copy(update={"campaign_address": address}))
     await fresh.start()
-    client = CampaignClient(address, 10)
+    client = CampaignClient(address, 10, caller=suite_caller(suite.settings))
     try:
-        shown = await client.stub.GetSettings(campaign_pb2.GetSettingsRequest(workspace_id=WORKSPACE))
+        shown = await AuthorizedStub(client).GetSettings(campaign_pb2.GetSettingsRequest(workspace_id=WORKSPACE))
     finally:
         await client.close()
         await fresh.stop()

@@ -19,6 +19,7 @@ from herald_cli.suite import is_built
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.settings import Settings
+from herald_common.testing import suite_caller
 
 WS = "default"
 needs_ingest = pytest.mark.skipif(not is_built("ingest"), reason="the ingest service is not built yet")
@@ -112,8 +113,9 @@ async def suite(tmp_path, monkeypatch, capsys, quiet_services):
         await service.start()
     monkeypatch.setenv("HERALD_IDENTITY_ADDRESS", addresses["identity"])
     monkeypatch.setenv("HERALD_INGEST_ADDRESS", addresses["ingest"])
-    identity = IdentityClient(addresses["identity"], timeout=10)
-    ingest = IngestClient(addresses["ingest"], timeout=10) if is_built("ingest") else None
+    monkeypatch.setenv("HERALD_DATA_DIR", str(tmp_path))  # where the CLI finds the admin token
+    identity = IdentityClient(addresses["identity"], timeout=10, caller=suite_caller(settings))
+    ingest = IngestClient(addresses["ingest"], timeout=10, caller=suite_caller(settings)) if is_built("ingest") else None
     await identity.ensure_workspace(workspace_id=WS, name="Default", write_key="wk_cli_test")
     yield Suite(identity, ingest, capsys)
     for client in (identity, ingest):

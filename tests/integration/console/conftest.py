@@ -18,6 +18,8 @@ from tests.integration.conftest import WORKSPACE, WRITE_KEY, migrate_all
 from tests.ports import free_port
 
 ADMIN_TOKEN = "console-test-admin-token"
+# The services' own token (what the gateway presents), for helpers that stand in for the gateway.
+INTERNAL_TOKEN = "console-test-internal-token"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -66,7 +68,8 @@ async def start_services(settings: Settings, names=("identity", "ingest", "campa
 @pytest.fixture
 async def console(sqlite_settings) -> AsyncIterator[Console]:
     """A signed-out console over the four services, the default workspace made."""
-    wired, running = await start_services(sqlite_settings.model_copy(update={"settle_seconds": 0}))
+    tokens = {"admin_token": ADMIN_TOKEN, "internal_token": INTERNAL_TOKEN}
+    wired, running = await start_services(sqlite_settings.model_copy(update={"settle_seconds": 0, **tokens}))
     backend = Backend.from_settings(wired)
     await backend.identity.ensure_workspace(workspace_id=WORKSPACE, name="Default", write_key=WRITE_KEY)
     sleeps: list[float] = []
@@ -91,12 +94,15 @@ async def signed_in(console) -> Console:
 
 async def track(backend: Backend, user_id: str, event: str, properties: dict | None = None, *, kind: str = "track",
                 message_id: str | None = None) -> None:
-    """A Segment track (page, screen) recorded through ingest, as the gateway hands it over."""
+    """A Segment track (page, screen) recorded through ingest, as the gateway hands it over (with
+    the gateway's token: the console's admin token does not open Record)."""
     import orjson
     import uuid
     from datetime import UTC, datetime
 
     from herald.ingest.v1 import ingest_pb2
+    from herald_common.access import Caller
+    from herald_common.clients import IngestClient
     from herald_common.protoconv import set_timestamp
 
     incoming = ingest_pb2.IncomingEvent(
@@ -104,5 +110,9 @@ async def track(backend: Backend, user_id: str, event: str, properties: dict | N
         properties_json=orjson.dumps(properties or {}),
     )
     set_timestamp(incoming.received_at, datetime.now(UTC))
-    response = await backend.ingest.record(ingest_pb2.RecordRequest(workspace_id=WORKSPACE, events=[incoming]))
+    gateway = IngestClient(backend.ingest.address, 10, caller=Caller(internal_token=INTERNAL_TOKEN))
+    try:
+        response = await gateway.record(ingest_pb2.RecordRequest(workspace_id=WORKSPACE, events=[incoming]))
+    finally:
+        await gateway.close()
     assert response.results[0].outcome == ingest_pb2.RecordResult.OUTCOME_RECORDED, response

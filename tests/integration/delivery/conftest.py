@@ -20,6 +20,7 @@ from herald_common.db import create_service_engine, migrate
 from herald_common.grpcserver import Registration, create_server, mark_serving
 from herald_common.protoconv import timestamp
 from herald_common.testing import ScriptedCampaign, start_scripted_campaign
+from herald_common.testing import suite_caller
 from herald_services.delivery.main import build as build_delivery
 from herald_services.delivery.providers.base import Address, Attempt, Message, ProviderSet
 
@@ -112,7 +113,7 @@ class Delivery:
         if provider is not None:
             self.provider = provider
         self.service = await start_delivery(self.settings, self.clock, self.provider, **kwargs)
-        self.client = DeliveryClient(f"127.0.0.1:{self.service.port}", 10)
+        self.client = DeliveryClient(f"127.0.0.1:{self.service.port}", 10, caller=suite_caller(self.settings))
 
 
 def send(send_id: str, *, campaign_id: str = "c1", profile_id: str = "", channel: str = "email", trigger_at=None,
@@ -137,11 +138,14 @@ async def start_delivery(settings, clock, provider, *, replica_id: str = "replic
     return service
 
 
-async def start_identity():
+async def start_identity(settings=None):
+    """A stand-in identity; with settings it asks for tokens as identity does (RemoveDevice: internal)."""
     identity = FakeIdentity()
     name = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
     server, port, health = create_server(
-        "127.0.0.1:0", [Registration(identity_pb2_grpc.add_IdentityServiceServicer_to_server, identity, name)]
+        "127.0.0.1:0",
+        [Registration(identity_pb2_grpc.add_IdentityServiceServicer_to_server, identity, name)],
+        settings=settings,
     )
     await server.start()
     await mark_serving(health, [name])
@@ -157,8 +161,8 @@ def migrate_delivery(settings) -> None:
 @pytest.fixture
 async def delivery(settings):
     migrate_delivery(settings)
-    campaign_server, campaign_port, campaign = await start_scripted_campaign()
-    identity_server, identity_port, identity = await start_identity()
+    campaign_server, campaign_port, campaign = await start_scripted_campaign(settings=settings)
+    identity_server, identity_port, identity = await start_identity(settings)
     wired = settings.model_copy(
         update={
             "campaign_address": f"127.0.0.1:{campaign_port}",
@@ -170,7 +174,8 @@ async def delivery(settings):
     clock = FakeClock(START)
     provider = RecordingProvider()
     service = await start_delivery(wired, clock, provider)
-    running = Delivery(wired, clock, DeliveryClient(f"127.0.0.1:{service.port}", 10), campaign, identity, provider, service)
+    client = DeliveryClient(f"127.0.0.1:{service.port}", 10, caller=suite_caller(wired))
+    running = Delivery(wired, clock, client, campaign, identity, provider, service)
     yield running
     await running.client.close()
     await running.service.stop()

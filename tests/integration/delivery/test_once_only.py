@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from herald_common.clients import DeliveryClient
 from herald_common.clock import SystemClock
 from herald_common.db import create_service_engine, migrate
+from herald_common.testing import suite_caller
 from herald_services.delivery import handlers
 from herald_services.delivery.providers.outbox import OutboxProvider
 from herald_services.delivery.store import REPORT, metadata
@@ -131,7 +132,7 @@ async def test_the_timer_wakes_the_service_at_the_due_time_with_one_job(settings
     wired = settings.model_copy(update={"campaign_address": f"127.0.0.1:{port}"})
     provider = RecordingProvider()
     service = await start_delivery(wired, SystemClock(), provider)
-    client = DeliveryClient(f"127.0.0.1:{service.port}", 10)
+    client = DeliveryClient(f"127.0.0.1:{service.port}", 10, caller=suite_caller(wired))
     try:
         now = datetime.now(UTC)
         soon = send("soon", trigger_at=now - timedelta(seconds=59.7), delay=60)

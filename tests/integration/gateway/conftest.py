@@ -15,6 +15,7 @@ from herald_common.db import create_service_engine, migrate
 from herald_common.grpcserver import Registration, create_server
 from herald_common.logs import REQUEST_ID_HEADER
 from herald_common.settings import Settings
+from herald_common.testing import suite_caller
 from herald_services.gateway.main import Gateway, build
 from herald_services.identity.main import build as build_identity
 
@@ -75,7 +76,7 @@ async def start_identity(settings: Settings, address: str = "127.0.0.1:0"):
 @pytest.fixture
 async def identity_service(sqlite_settings):
     service = await start_identity(sqlite_settings)
-    client = IdentityClient(f"127.0.0.1:{service.port}", timeout=10)
+    client = IdentityClient(f"127.0.0.1:{service.port}", timeout=10, caller=suite_caller(sqlite_settings))
     await client.ensure_workspace(workspace_id=WORKSPACE, name="Default", write_key=WRITE_KEY)
     await client.close()
     yield service
@@ -83,17 +84,20 @@ async def identity_service(sqlite_settings):
 
 
 @pytest.fixture
-async def identity(identity_service):
-    client = IdentityClient(f"127.0.0.1:{identity_service.port}", timeout=10)
+async def identity(identity_service, sqlite_settings):
+    client = IdentityClient(f"127.0.0.1:{identity_service.port}", timeout=10, caller=suite_caller(sqlite_settings))
     yield client
     await client.close()
 
 
 @pytest.fixture
-async def recording_ingest():
+async def recording_ingest(sqlite_settings):
+    """A stand-in ingest that asks for the internal token on Record, as ingest does."""
     recorder = RecordingIngest()
     server, port, _health = create_server(
-        "127.0.0.1:0", [Registration(ingest_pb2_grpc.add_IngestServiceServicer_to_server, recorder, INGEST_SERVICE)]
+        "127.0.0.1:0",
+        [Registration(ingest_pb2_grpc.add_IngestServiceServicer_to_server, recorder, INGEST_SERVICE)],
+        settings=sqlite_settings,
     )
     await server.start()
     recorder.port = port

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from herald.identity.v1 import identity_pb2
 from herald_common.clients import IdentityClient
+from herald_common.testing import suite_caller
 from herald_services.gateway.main import ensure_default_workspace
 
 from .conftest import WORKSPACE, WRITE_KEY, basic_auth, start_identity
@@ -414,7 +415,7 @@ async def test_default_workspace_is_ensured_once_identity_comes_up(sqlite_settin
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{probe.getsockname()[1]}"
-    client = IdentityClient(address, timeout=2)
+    client = IdentityClient(address, timeout=2, caller=suite_caller(sqlite_settings))
     ensuring = asyncio.create_task(ensure_default_workspace(client, "wk_late", first_delay=0.05, max_delay=0.2))
     await asyncio.sleep(0.3)
     assert not ensuring.done()

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
+from herald_common.testing import suite_caller
 from herald_services.ingest.main import build as build_ingest
 from segment.analytics import Client as SegmentClient
 
@@ -35,8 +36,8 @@ async def suite(settings):
     ingest_service = await build_ingest(wired, address="127.0.0.1:0")
     await ingest_service.start()
     gateway = await start_gateway(wired, ingest_address=f"127.0.0.1:{ingest_service.port}", write_key=WRITE_KEY)
-    identity = IdentityClient(identity_address, timeout=10)
-    ingest = IngestClient(f"127.0.0.1:{ingest_service.port}", timeout=10)
+    identity = IdentityClient(identity_address, timeout=10, caller=suite_caller(settings))
+    ingest = IngestClient(f"127.0.0.1:{ingest_service.port}", timeout=10, caller=suite_caller(settings))
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
         yield http, identity, ingest
     await identity.close()

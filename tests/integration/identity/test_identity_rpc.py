@@ -9,6 +9,7 @@ from herald.identity.v1 import identity_pb2 as pb
 from herald_common.clients import IdentityClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.grpcclient import field_errors
+from herald_common.testing import suite_caller
 from herald_services.identity.main import build
 
 WS = "default"
@@ -21,7 +22,7 @@ async def identity(settings):
     engine.dispose()
     service = await build(settings, address="127.0.0.1:0")
     await service.start()
-    client = IdentityClient(f"127.0.0.1:{service.port}", timeout=10)
+    client = IdentityClient(f"127.0.0.1:{service.port}", timeout=10, caller=suite_caller(settings))
     await client.ensure_workspace(workspace_id=WS, name="Default", write_key="wk_test")
     yield client
     await client.close()

@@ -13,6 +13,7 @@ from herald.ingest.v1 import ingest_pb2 as pb
 from herald_common.clients import IngestClient
 from herald_common.protoconv import timestamp
 from herald_common.testing import start_recording_campaign
+from herald_common.testing import suite_caller
 from herald_services.ingest.main import build as build_ingest
 
 from tests.integration.conftest import WORKSPACE, free_port, migrate_all
@@ -140,11 +141,11 @@ async def test_events_wait_while_campaign_is_down_and_arrive_in_order_once(setti
     )
     from herald_common.clients import IdentityClient
 
-    identity = IdentityClient(wired.identity_address, 10)
+    identity = IdentityClient(wired.identity_address, 10, caller=suite_caller(wired))
     await identity.ensure_workspace(workspace_id=WORKSPACE, name="Default", write_key="wk")
     ingest_service = await build_ingest(wired, address="127.0.0.1:0")
     await ingest_service.start()
-    ingest = IngestClient(f"127.0.0.1:{ingest_service.port}", 10)
+    ingest = IngestClient(f"127.0.0.1:{ingest_service.port}", 10, caller=suite_caller(wired))
     for batch in range(5):
         events = [track(f"m{batch}-{i}", user_id=f"u{i % 3}", properties={"n": batch * 10 + i}) for i in range(10)]
         await ingest.record(pb.RecordRequest(workspace_id=WORKSPACE, events=events))
