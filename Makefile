@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/herald
 
-.PHONY: install run run-pg test test-unit protos check-protos bench migrate clean
+.PHONY: install run run-pg test test-unit protos check-protos bench migrate screenshots clean
 
 # New top-level packages need the editable install refreshed, so they are prerequisites too.
 $(INSTALLED): pyproject.toml setup.py $(wildcard libs/*/__init__.py services/*/__init__.py)
@@ -31,6 +31,11 @@ test: install
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The console's browser tests, writing their screenshots into docs/console/ (make test writes
+# them to a temporary folder, so a test run never changes tracked files).
+screenshots: install
+	HERALD_SCREENSHOTS=1 $(PY) -m pytest tests/e2e -k browser $(PYTEST_ARGS)
 
 protos: install
 	$(PY) scripts/genprotos.py

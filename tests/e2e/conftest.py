@@ -4,6 +4,9 @@
   share it, so give each its own user ids and message ids. Stopped with SIGTERM at the end.
 - `launch_suite`: a context manager factory for tests that need their own suite (restarts,
   killed children, a second start on the same data dir).
+- `browser`: one headless chromium per test module (tests/e2e/browser.py: skipped saying why
+  where none can be had, failed instead under HERALD_REQUIRE_BROWSER=1); `console_page`: a
+  fresh browser context on the module's suite's console, signed in.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import browser as browsers
 from tests.e2e.harness import Suite, launch
 
 
@@ -31,3 +35,17 @@ def launch_suite(tmp_path) -> Callable[..., AbstractContextManager[Suite]]:
         return launch(tmp_path / f"run{next(runs)}", data_dir=data_dir or tmp_path / "var", **extra_env)
 
     return open_suite
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with browsers.open_browser() as opened:
+        yield opened
+
+
+@pytest.fixture
+def console_page(browser, suite):
+    page = browsers.new_page(browser, suite)
+    browsers.sign_in(page, suite)
+    yield page
+    page.context.close()
