@@ -9,7 +9,7 @@ from tests.deploy.conftest import OVERLAYS, render, require_tool
 
 GRPC_SERVICES = {"identity": 7101, "ingest": 7102, "campaign": 7103, "delivery": 7104}
 METRICS_PORTS = {"identity": 9101, "ingest": 9102, "campaign": 9103, "delivery": 9104, "gateway": 9105}
-WORKLOADS = (*GRPC_SERVICES, "gateway")
+WORKLOADS = (*GRPC_SERVICES, "gateway", "console")
 AUTOSCALED = {"gateway", "ingest", "campaign"}
 # Kubernetes releases the manifests must be valid for: the oldest we support and the newest schema.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
@@ -20,6 +20,7 @@ CALLS = {
     "ingest": {"identity", "campaign"},
     "campaign": {"identity", "delivery"},
     "delivery": {"campaign", "identity"},
+    "console": {"identity", "ingest", "campaign", "delivery"},  # every page reads the services
 }
 PROVIDER_PORTS = {443, 587, 465, 25}
 
@@ -86,8 +87,10 @@ def test_grpc_services_expose_a_named_grpc_port_probed_through_grpc_health(overl
         service_ports = {p["name"]: p for p in services[workload]["spec"]["ports"]}
         assert service_ports["grpc"]["port"] == port and service_ports["grpc"]["targetPort"] == "grpc"
         assert service_ports["grpc"]["appProtocol"] == "grpc"
-    gateway = only_container(deployments["gateway"])
-    assert gateway["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    for workload in ("gateway", "console"):
+        container = only_container(deployments[workload])
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, (workload, probe)
 
 
 def test_every_pod_runs_non_root_read_only_without_capabilities(overlay):
@@ -145,6 +148,10 @@ def test_secrets_are_referenced_never_inlined(overlay):
     assert gateway_env["HERALD_WRITE_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "herald-write-key"
     assert gateway_env["HERALD_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": "herald-tokens", "key": "HERALD_INTERNAL_TOKEN"}
+    # The console signs people in with the admin token and calls the services with it.
+    console_env = {e["name"]: e for e in only_container(deployments["console"])["env"]}
+    assert console_env["HERALD_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "herald-tokens", "key": "HERALD_ADMIN_TOKEN"}
     assert {"secretRef": {"name": "herald-providers", "optional": True}} in only_container(deployments["delivery"])["envFrom"]
     assert {"herald-database", "herald-write-key", "herald-providers", "herald-tokens"} <= secrets.keys()
     [job] = by_kind(docs, "Job").values()

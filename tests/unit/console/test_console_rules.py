@@ -41,3 +41,4 @@ def test_seen_in_the_last_24_hours_is_the_catalogues_yes_no_with_its_count():
     unseen = event_row(ingest_pb2.EventDefinition(name="[Segment] B", seen_in_last_24h=False))
     assert (seen.seen_last_24h, seen.times_seen_last_24h) == (True, 3)
     assert (unseen.seen_last_24h, unseen.times_seen_last_24h) == (False, 0)
+
