@@ -56,6 +56,7 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "GetUser": (ADMIN_OR_INTERNAL, "campaign (filters, templates); ingest (ListUserEvents); herald users show"),
         "DeleteUser": (ADMIN, "herald users delete"),
         "RemoveDevice": (INTERNAL, "delivery, when a push provider reports a token gone"),
+        "SearchUsers": (ADMIN, "the console's Users page"),
     },
     INGEST: {
         "Record": (INTERNAL, "the gateway (Segment track, page, screen)"),
@@ -64,7 +65,8 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "DefineEvent": (ADMIN, "herald events define; the console"),
         "HideEvent": (ADMIN, "herald events hide; the console"),
         "UnhideEvent": (ADMIN, "herald events unhide; the console"),
-        "ListUserEvents": (ADMIN, "herald users events"),
+        "ListUserEvents": (ADMIN, "herald users events; the console's user page"),
+        "ListEventsByName": (ADMIN, "the console's event page"),
         "PurgeUserEvents": (INTERNAL, "identity, as DeleteUser removes a user"),
     },
     CAMPAIGN: {
@@ -81,7 +83,8 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "ConfirmBatch": (INTERNAL, "delivery's dispatcher"),
         "MarkSentBatch": (INTERNAL, "delivery's outcome reports"),
         "ListSends": (ADMIN, "herald sends list"),
-        "Unsubscribe": (ADMIN, "herald users unsubscribe"),
+        "Unsubscribe": (ADMIN, "herald users unsubscribe / resubscribe; the console's user page"),
+        "GetSubscriptions": (ADMIN, "the console's user page"),
         "ApplySettings": (ADMIN, "herald settings apply"),
         "GetSettings": (ADMIN, "herald settings show"),
     },
@@ -90,7 +93,7 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "Cancel": (INTERNAL, "campaign (cancel by campaign or user)"),
         "CancelSends": (INTERNAL, "campaign (cancel_if)"),
         "GetSend": (ADMIN, "operators' scripts"),
-        "ListSends": (ADMIN, "operators' scripts"),
+        "ListSends": (ADMIN, "operators' scripts; the console's Sends page"),
         "Release": (INTERNAL, "campaign, as a paused campaign resumes"),
     },
 }

@@ -92,6 +92,12 @@ class IdentityClient(_Client):
         response = await self.stub.RemoveDevice(request, timeout=self.timeout, metadata=self.metadata("RemoveDevice"))
         return response.removed
 
+    async def search_users(self, workspace_id: str, query: str, limit: int = 20) -> list[identity_pb2.UserMatch]:
+        """Users by user id, anonymous id or email: exact matches first, then prefixes."""
+        request = identity_pb2.SearchUsersRequest(workspace_id=workspace_id, query=query, limit=limit)
+        response = await self.stub.SearchUsers(request, timeout=self.timeout, metadata=self.metadata("SearchUsers"))
+        return list(response.matches)
+
 
 class IngestClient(_Client):
     stub_class = ingest_pb2_grpc.IngestServiceStub
@@ -121,9 +127,19 @@ class IngestClient(_Client):
             request, timeout=self.timeout, metadata=self.metadata("HideEvent" if hidden else "UnhideEvent")
         )
 
-    async def list_user_events(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 100):
-        request = ingest_pb2.ListUserEventsRequest(workspace_id=workspace_id, id=user_or_anonymous_id, limit=limit)
+    async def list_user_events(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 100, before: str = ""):
+        """Newest first; `before` is an earlier answer's next_before (the next page)."""
+        request = ingest_pb2.ListUserEventsRequest(
+            workspace_id=workspace_id, id=user_or_anonymous_id, limit=limit, before=before
+        )
         return await self.stub.ListUserEvents(request, timeout=self.timeout, metadata=self.metadata("ListUserEvents"))
+
+    async def list_events_by_name(
+        self, workspace_id: str, name: str, *, limit: int = 20, before_id: int = 0
+    ) -> ingest_pb2.ListEventsByNameResponse:
+        """The latest events of one name, newest first; `before_id` is an earlier next_before_id."""
+        request = ingest_pb2.ListEventsByNameRequest(workspace_id=workspace_id, name=name, limit=limit, before_id=before_id)
+        return await self.stub.ListEventsByName(request, timeout=self.timeout, metadata=self.metadata("ListEventsByName"))
 
     async def purge_user_events(self, workspace_id: str, profile_ids: list[str]) -> int:
         request = ingest_pb2.PurgeUserEventsRequest(workspace_id=workspace_id, profile_ids=profile_ids)
@@ -154,6 +170,31 @@ class CampaignClient(_Client):
         it does not know (their reports are dropped), every other one is kept."""
         request = campaign_pb2.MarkSentBatchRequest(reports=reports)
         return await self.stub.MarkSentBatch(request, timeout=self.timeout, metadata=self.metadata("MarkSentBatch"))
+
+    async def get_subscriptions(self, workspace_id: str, user_or_anonymous_id: str) -> campaign_pb2.Subscriptions:
+        request = campaign_pb2.GetSubscriptionsRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
+        return await self.stub.GetSubscriptions(request, timeout=self.timeout, metadata=self.metadata("GetSubscriptions"))
+
+    async def set_subscribed(
+        self, workspace_id: str, user_or_anonymous_id: str, *, subscribed: bool, campaign: str = ""
+    ) -> None:
+        """Unsubscribe (subscribed=False) or resubscribe a user, from every campaign or one by name."""
+        request = campaign_pb2.UnsubscribeRequest(
+            workspace_id=workspace_id, id=user_or_anonymous_id, campaign=campaign, resubscribe=subscribed
+        )
+        await self.stub.Unsubscribe(request, timeout=self.timeout, metadata=self.metadata("Unsubscribe"))
+
+    async def user_sends(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 50) -> list[campaign_pb2.SendSummary]:
+        """A user's sends (of every profile merged into it), newest first, with campaign names."""
+        request = campaign_pb2.ListSendsRequest(workspace_id=workspace_id, user_id=user_or_anonymous_id, limit=limit)
+        response = await self.stub.ListSends(request, timeout=self.timeout, metadata=self.metadata("ListSends"))
+        return list(response.sends)
+
+    async def campaign_names(self, workspace_id: str) -> dict[str, str]:
+        """Every campaign of the workspace: id -> name."""
+        request = campaign_pb2.ListCampaignsRequest(workspace_id=workspace_id)
+        response = await self.stub.ListCampaigns(request, timeout=self.timeout, metadata=self.metadata("ListCampaigns"))
+        return {c.id: c.name for c in response.campaigns}
 
 
 class DeliveryClient(_Client):
@@ -189,10 +230,13 @@ class DeliveryClient(_Client):
         return await self.stub.GetSend(request, timeout=self.timeout, metadata=self.metadata("GetSend"))
 
     async def list_sends(
-        self, *, workspace_id: str = "", campaign_id: str = "", profile_id: str = "", limit: int = 100
+        self, *, workspace_id: str = "", campaign_id: str = "", profile_id: str = "", limit: int = 100,
+        status: str = "", channel: str = "", before: str = "",
     ) -> delivery_pb2.ListSendsResponse:
+        """Newest first, optionally of one status or channel; `before` is an earlier next_before."""
         request = delivery_pb2.ListSendsRequest(
-            workspace_id=workspace_id, campaign_id=campaign_id, profile_id=profile_id, limit=limit
+            workspace_id=workspace_id, campaign_id=campaign_id, profile_id=profile_id, limit=limit,
+            status=status, channel=channel, before=before,
         )
         return await self.stub.ListSends(request, timeout=self.timeout, metadata=self.metadata("ListSends"))
 

@@ -955,6 +955,19 @@ def unsubscribe(
     ], skip_conflicts_on=["workspace_id", "profile_id", "campaign_id"])
 
 
+def subscriptions(connection: Connection, *, workspace_id: str, profile_ids: list[str]) -> tuple[bool, list[str]]:
+    """(unsubscribed from every campaign, names of the campaigns unsubscribed from one by one)."""
+    table = UnsubscriptionRecord.__table__
+    campaigns = CampaignRecord.__table__
+    ids = set(connection.execute(
+        select(table.c.campaign_id).where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(profile_ids))
+    ).scalars())
+    every = "" in ids
+    ids.discard("")
+    names = sorted(connection.execute(select(campaigns.c.name).where(campaigns.c.id.in_(ids))).scalars()) if ids else []
+    return every, names
+
+
 def prune_processed(connection: Connection, *, before: datetime) -> int:
     table = ProcessedEventRecord.__table__
     return connection.execute(delete(table).where(table.c.processed_at < before)).rowcount

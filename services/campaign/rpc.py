@@ -528,6 +528,14 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         log.info("unsubscribe", user=request.id, campaign=request.campaign or "*", resubscribe=request.resubscribe)
         return campaign_pb2.UnsubscribeResponse()
 
+    async def GetSubscriptions(self, request, context):
+        workspace_id = request.workspace_id or "default"
+        if not request.id:
+            raise InvalidArgument("id: a user id or anonymous id is required")
+        profile_ids = await self._profile_ids(workspace_id, request.id)
+        every, names = await self._tx(handlers.subscriptions, workspace_id=workspace_id, profile_ids=profile_ids)
+        return campaign_pb2.Subscriptions(unsubscribed_from_all=every, unsubscribed_campaigns=names)
+
 
 def fill_limits(message, settings: WorkspaceSettings) -> None:
     """The caps and quiet hours of settings into a SendPolicy or WorkspaceSettings message."""

@@ -901,7 +901,13 @@ def get_send(connection: Connection, send_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def list_sends(connection: Connection, *, workspace_id: str, campaign_id: str, profile_id: str, limit: int) -> list[dict[str, Any]]:
+def list_sends(
+    connection: Connection, *, workspace_id: str, campaign_id: str, profile_id: str, limit: int,
+    statuses: Sequence[str] = (), channel: str = "", before: tuple[datetime, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Sends newest first (created_at, then id, both descending: a cursor's order). Walks
+    ix_send_workspace_created, ix_send_campaign_created or ix_send_profile_created; a status or
+    channel filter is applied along the walk (no index holds status: see store.SendRecord)."""
     conditions = []
     if workspace_id:
         conditions.append(SEND.c.workspace_id == workspace_id)
@@ -909,7 +915,14 @@ def list_sends(connection: Connection, *, workspace_id: str, campaign_id: str, p
         conditions.append(SEND.c.campaign_id == campaign_id)
     if profile_id:
         conditions.append(SEND.c.profile_id == profile_id)
-    statement = select(SEND).where(*conditions).order_by(SEND.c.created_at.desc(), SEND.c.id).limit(limit)
+    if statuses:
+        conditions.append(SEND.c.status.in_(list(statuses)))
+    if channel:
+        conditions.append(SEND.c.channel == channel)
+    if before is not None:
+        at, send_id = before
+        conditions.append(or_(SEND.c.created_at < at, and_(SEND.c.created_at == at, SEND.c.id < send_id)))
+    statement = select(SEND).where(*conditions).order_by(SEND.c.created_at.desc(), SEND.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in connection.execute(statement)]
 
 

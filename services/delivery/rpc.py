@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
@@ -16,13 +16,30 @@ from herald_services.delivery.dispatcher import Dispatcher
 from herald_services.delivery.domain import DeliveryWindow, TimingRefused
 from herald_services.delivery.providers.base import CHANNELS
 from herald_common.steps import StepLog
-from herald_services.delivery.store import CLAIMED, HELD, SCHEDULED, STEP
+from herald_services.delivery.store import (
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    HELD,
+    SCHEDULED,
+    SENDING,
+    SENT,
+    STEP,
+    SUPPRESSED,
+    UNKNOWN,
+)
 from sqlalchemy import Engine
 
 # What the CLI and campaign read: a held send (its campaign paused) and one being confirmed
 # are still scheduled to them.
 EXTERNAL_STATUS = {HELD: SCHEDULED, CLAIMED: SCHEDULED}
+# A status as ListSends is asked for it -> the statuses of the table it stands for.
+INTERNAL_STATUSES = {
+    SCHEDULED: (SCHEDULED, HELD, CLAIMED), SENDING: (SENDING,), SENT: (SENT,), FAILED: (FAILED,),
+    SUPPRESSED: (SUPPRESSED,), CANCELLED: (CANCELLED,), UNKNOWN: (UNKNOWN,),
+}
 LIST_LIMIT = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIST_LIMIT = 10_000
 
 
@@ -99,17 +116,32 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         return send_message(delivery_pb2.ScheduledSend(), row)
 
     async def ListSends(self, request, context):
+        if request.limit < 0:
+            raise InvalidArgument(errors=[FieldError("limit", "must not be negative")])
+        if request.channel and request.channel not in CHANNELS:
+            raise InvalidArgument(errors=[FieldError("channel", f"{request.channel!r} is not one of {', '.join(CHANNELS)}")])
+        statuses: tuple[str, ...] = ()
+        if request.status:
+            statuses = INTERNAL_STATUSES.get(request.status, ())
+            if not statuses:
+                raise InvalidArgument(errors=[FieldError(
+                    "status", f"{request.status!r} is not one of {', '.join(INTERNAL_STATUSES)}")])
         limit = min(request.limit or LIST_LIMIT, MAX_LIST_LIMIT)
         rows = await self._read(
             handlers.list_sends,
             workspace_id=request.workspace_id,
             campaign_id=request.campaign_id,
             profile_id=request.profile_id,
-            limit=limit,
+            limit=limit + 1,
+            statuses=statuses,
+            channel=request.channel,
+            before=parse_send_cursor(request.before) if request.before else None,
         )
         response = delivery_pb2.ListSendsResponse()
-        for row in rows:
+        for row in rows[:limit]:
             send_message(response.sends.add(), row)
+        if len(rows) > limit:
+            response.next_before = send_cursor(rows[limit - 1])
         return response
 
     async def Release(self, request, context):
@@ -187,4 +219,21 @@ def send_message(message: delivery_pb2.ScheduledSend, row: dict[str, Any]) -> de
     message.outcome = row["outcome"] or ""
     set_timestamp(message.sent_at, row["sent_at"])
     message.attempts = row["attempts"]
+    set_timestamp(message.created_at, row["created_at"])
     return message
+
+
+def send_cursor(row: dict[str, Any]) -> str:
+    """Where the next page starts: after this send's creation time (microseconds) and id."""
+    created = row["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return f"{(created - _EPOCH) // timedelta(microseconds=1)}.{row['id']}"
+
+
+def parse_send_cursor(text: str) -> tuple[datetime, str]:
+    try:
+        micros, send_id = text.split(".", 1)
+        return _EPOCH + timedelta(microseconds=int(micros)), send_id
+    except (ValueError, OverflowError):
+        raise InvalidArgument(errors=[FieldError("before", f"{text!r} is not a cursor this service gave")]) from None

@@ -71,6 +71,8 @@ class SendRecord(DeliveryTable, table=True):
         # change would move its entry in both (random pages, with a million pending sends).
         Index("ix_send_campaign_created", "campaign_id", "created_at"),
         Index("ix_send_profile_created", "profile_id", "created_at"),
+        # The workspace's sends newest first, paged by (created_at, id): the console's Sends page.
+        Index("ix_send_workspace_created", "workspace_id", "created_at", "id"),
     )
     id: str = Field(primary_key=True, max_length=200)
     workspace_id: str = Field(max_length=64)

@@ -12,8 +12,14 @@ import structlog
 from herald_common.errors import AlreadyExists, FieldError, InvalidArgument, NotFound
 from herald_services.identity import store
 from herald_services.identity.domain import apply_attributes, map_traits
-from herald_services.identity.store import DeviceRecord, IdentityRepository, ProfileRecord, WorkspaceRecord
-from sqlalchemy import Connection
+from herald_services.identity.store import (
+    AnonymousIdRecord,
+    DeviceRecord,
+    IdentityRepository,
+    ProfileRecord,
+    WorkspaceRecord,
+)
+from sqlalchemy import Connection, select
 from sqlmodel import Session
 
 log = structlog.get_logger(__name__)
@@ -268,6 +274,67 @@ def get_user(session: Session, *, workspace_id: str, some_id: str = "", profile_
         merged_profile_ids=repo.merged_into(workspace_id, profile.id),
         group_ids=repo.group_ids_of(profile.id),
     )
+
+
+SEARCH_LIMIT = 20
+MAX_SEARCH_LIMIT = 100
+_PREFIX_END = "\uffff"  # after every character a query's next one can be: `query <= x < query + this`
+
+
+def search_users(session: Session, *, workspace_id: str, query: str, limit: int) -> list[tuple[UserView, str]]:
+    """Users whose user id, anonymous id or email (lower-cased) is the query, then those whose
+    one starts with it, each once (by the profile it was merged into), with how it matched.
+    Every lookup is a range of an index: the profile's user id and email, the anonymous ids."""
+    repo = IdentityRepository(session)
+    _require_workspace(repo, workspace_id)
+    query = query.strip()
+    if not query:
+        raise InvalidArgument(errors=[FieldError("query", "is required: a user id, anonymous id or email")])
+    if len(query) > 400:
+        raise InvalidArgument(errors=[FieldError("query", "is longer than 400 characters")])
+    limit = min(limit or SEARCH_LIMIT, MAX_SEARCH_LIMIT)
+    found: dict[str, tuple[ProfileRecord, str]] = {}
+
+    def add(profile: ProfileRecord | None, how: str) -> None:
+        seen = set()
+        while profile is not None and profile.merged_into and profile.id not in seen:
+            seen.add(profile.id)
+            profile = repo.profile(profile.merged_into)
+        if profile is not None and profile.id not in found and len(found) < limit:
+            found[profile.id] = (profile, how)
+
+    email = query.lower()
+    user_id, anonymous_id, by_email = ProfileRecord.user_id, AnonymousIdRecord.anonymous_id, ProfileRecord.email
+    for exact in (True, False):
+        for column, value, how in ((user_id, query, "user_id"), (by_email, email, "email"),
+                                   (anonymous_id, query, "anonymous_id")):
+            if len(found) >= limit:
+                break
+            condition = (column == value) if exact else (column > value) & (column < value + _PREFIX_END)
+            if how == "anonymous_id":
+                rows = session.execute(
+                    select(AnonymousIdRecord.profile_id).where(AnonymousIdRecord.workspace_id == workspace_id, condition)
+                    .order_by(column).limit(limit)
+                ).scalars()
+                for profile_id in rows:
+                    add(repo.profile(profile_id), how)
+            else:
+                rows = session.execute(
+                    select(ProfileRecord).where(ProfileRecord.workspace_id == workspace_id, condition)
+                    .order_by(column).limit(limit)
+                ).scalars()
+                for profile in rows:
+                    add(profile, how)
+    return [
+        (UserView(
+            profile=profile,
+            anonymous_ids=repo.anonymous_ids_of(profile.id),
+            devices=repo.devices_of(profile.id),
+            merged_profile_ids=repo.merged_into(workspace_id, profile.id),
+            group_ids=repo.group_ids_of(profile.id),
+        ), how)
+        for profile, how in found.values()
+    ]
 
 
 def profile_ids_for_deletion(session: Session, *, workspace_id: str, some_id: str) -> list[str]:

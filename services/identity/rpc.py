@@ -179,6 +179,17 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         await self._unit_of_work(handlers.delete_profiles, workspace_id=request.workspace_id, profile_ids=profile_ids)
         return identity_pb2.DeleteUserResponse(profile_ids=profile_ids, events_deleted=events_deleted)
 
+    async def SearchUsers(self, request, context):
+        if request.limit < 0:
+            raise InvalidArgument(errors=[FieldError("limit", "must not be negative")])
+        found = await self._unit_of_work(
+            handlers.search_users, workspace_id=request.workspace_id, query=request.query, limit=request.limit
+        )
+        response = identity_pb2.SearchUsersResponse()
+        for view, how in found:
+            response.matches.add(user=user_message(view), matched=how, email=view.profile.email or "")
+        return response
+
     async def RemoveDevice(self, request, context):
         removed = await self._unit_of_work(
             handlers.remove_device, workspace_id=request.workspace_id, kind=request.kind, token=request.token

@@ -36,6 +36,7 @@ class ProfileRecord(IdentityTable, table=True):
     __table_args__ = (
         UniqueConstraint("workspace_id", "user_id", name="uq_profile_workspace_user"),
         Index("ix_profile_merged_into", "workspace_id", "merged_into"),
+        Index("ix_profile_email", "workspace_id", "email"),
     )
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(max_length=64)
@@ -44,6 +45,8 @@ class ProfileRecord(IdentityTable, table=True):
     attribute_times: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Set when this profile was merged into another; its events belong to that one.
     merged_into: str | None = Field(default=None, max_length=40)
+    # The `email` attribute, lower-cased, for the console's user search (kept by save_book).
+    email: str | None = Field(default=None, max_length=400)
     created_at: datetime
     updated_at: datetime
 
@@ -187,12 +190,23 @@ _ALIASES = select(ALIAS.c.anonymous_id, ALIAS.c.profile_id).where(
 )
 _PROFILES_BY_ID = select(*_BOOK_COLUMNS).where(PROFILE.c.id.in_(bindparam("ids", expanding=True)))
 _UPDATE_PROFILE = PROFILE.update().where(PROFILE.c.id == bindparam("b_id")).values(
-    {f: bindparam(f"b_{f}") for f in _PROFILE_FIELDS}
+    {f: bindparam(f"b_{f}") for f in (*_PROFILE_FIELDS, "email")}
 )
+MAX_EMAIL_LENGTH = 400
+
+
+def email_of(attributes: dict[str, Any]) -> str | None:
+    """What the user search finds a profile by: its `email` attribute, trimmed and lower-cased."""
+    value = attributes.get("email") if attributes else None
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value[:MAX_EMAIL_LENGTH] or None
 
 
 _SQLITE_UPDATE_PROFILE = (
-    "UPDATE profile SET user_id = ?, attributes = ?, attribute_times = ?, merged_into = ?, updated_at = ? WHERE id = ?"
+    "UPDATE profile SET user_id = ?, attributes = ?, attribute_times = ?, merged_into = ?, updated_at = ?, email = ?"
+    " WHERE id = ?"
 )
 
 
@@ -256,7 +270,8 @@ def save_book(connection: Connection, book: ProfileBook) -> None:
         connection.execute(
             PROFILE.insert(),
             [
-                {"id": p.id, "workspace_id": p.workspace_id, "created_at": p.created_at, **{f: getattr(p, f) for f in fields}}
+                {"id": p.id, "workspace_id": p.workspace_id, "created_at": p.created_at,
+                 "email": email_of(p.attributes), **{f: getattr(p, f) for f in fields}}
                 for p in created
             ],
         )
@@ -270,12 +285,13 @@ def save_book(connection: Connection, book: ProfileBook) -> None:
             stamp = times.get(p.updated_at)
             if stamp is None:
                 stamp = times[p.updated_at] = sqlite_time(p.updated_at)
-            rows.append((p.user_id, json_text(p.attributes), json_text(p.attribute_times), p.merged_into, stamp, p.id))
+            rows.append((p.user_id, json_text(p.attributes), json_text(p.attribute_times), p.merged_into, stamp,
+                         email_of(p.attributes), p.id))
         connection.exec_driver_sql(_SQLITE_UPDATE_PROFILE, rows)
     elif changed:
         connection.execute(
             _UPDATE_PROFILE,
-            [{"b_id": p.id, **{f"b_{f}": getattr(p, f) for f in fields}} for p in changed],
+            [{"b_id": p.id, "b_email": email_of(p.attributes), **{f"b_{f}": getattr(p, f) for f in fields}} for p in changed],
         )
     for merge in book.merges:
         _move_links(connection, book.workspace_id, merge.source, merge.target)

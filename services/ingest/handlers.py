@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -23,7 +23,7 @@ from herald_services.ingest.domain import (
 )
 from herald_services.ingest.profile_index import indexed_cursor
 from herald_services.ingest.store import EVENT, EVENT_BY_PROFILE, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, and_, delete, func, or_, select
 
 log = structlog.get_logger(__name__)
 
@@ -242,6 +242,7 @@ class EventDefinitionView:
     defined_by_hand: bool
     description: str
     property_sets: list[PropertySetView] = field(default_factory=list)
+    daily_counts: list[tuple[str, int]] = field(default_factory=list)  # only in get_event_definition
 
 
 def list_events(connection: Connection, *, workspace_id: str, include_hidden: bool, now: datetime) -> list[EventDefinitionView]:
@@ -317,7 +318,43 @@ def get_event_definition(connection: Connection, *, workspace_id: str, name: str
         defined_by_hand=row.defined_by_hand,
         description=row.description,
         property_sets=[PropertySetView(orjson.loads(s.properties), s.count, s.last_seen) for s in sets],
+        daily_counts=daily_counts(connection, workspace_id, name, now),
     )
+
+
+def daily_counts(connection: Connection, workspace_id: str, name: str, now: datetime) -> list[tuple[str, int]]:
+    """Times seen per UTC day over the last 30 days (today included), oldest first, every day
+    present: summed from the catalogue's hourly counts (at most 720 rows of its primary key)."""
+    today = hour_bucket(now).date()
+    days = [today - timedelta(days=offset) for offset in range(CATALOGUE_DAYS - 1, -1, -1)]
+    since = datetime.combine(days[0], datetime.min.time(), tzinfo=now.tzinfo)
+    totals: Counter = Counter()
+    for hour, count in connection.execute(
+        select(EVENT_COUNT.c.hour, EVENT_COUNT.c["count"]).where(
+            EVENT_COUNT.c.workspace_id == workspace_id, EVENT_COUNT.c.name == name, EVENT_COUNT.c.hour >= since
+        )
+    ):
+        totals[hour.date()] += count
+    return [(day.isoformat(), int(totals.get(day, 0))) for day in days]
+
+
+EVENTS_BY_NAME_LIMIT = 20
+MAX_EVENTS_BY_NAME_LIMIT = 500
+
+
+def events_by_name(
+    connection: Connection, *, workspace_id: str, name: str, limit: int, before_id: int
+) -> tuple[list[Any], int]:
+    """The latest events of one name, newest first (by id: the order they were recorded), and
+    the cursor of the next page (0: none). Walks ix_event_name (workspace_id, name, id)."""
+    limit = min(limit or EVENTS_BY_NAME_LIMIT, MAX_EVENTS_BY_NAME_LIMIT)
+    statement = select(EVENT).where(EVENT.c.workspace_id == workspace_id, EVENT.c.name == name)
+    if before_id:
+        statement = statement.where(EVENT.c.id < before_id)
+    rows = connection.execute(statement.order_by(EVENT.c.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more else 0)
 
 
 def define_event(connection: Connection, *, workspace_id: str, name: str, description: str, now: datetime) -> EventDefinitionView:
@@ -362,8 +399,12 @@ def set_hidden(connection: Connection, *, workspace_id: str, name: str, hidden: 
 # (profile_index.py); both are read in the same transaction, so none is missed or doubled.
 
 
-def user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str], limit: int) -> list[Any]:
-    """The users' latest events, newest first."""
+def user_events(
+    connection: Connection, *, workspace_id: str, profile_ids: list[str], limit: int,
+    before: tuple[datetime, int] | None = None,
+) -> list[Any]:
+    """The users' latest events, newest first; with `before` (an event's time and id), only
+    those older than it (the next page)."""
     if not profile_ids:
         return []
     cursor = indexed_cursor(connection)
@@ -373,14 +414,39 @@ def user_events(connection: Connection, *, workspace_id: str, profile_ids: list[
         .order_by(EVENT_BY_PROFILE.c.timestamp.desc(), EVENT_BY_PROFILE.c.event_id.desc())
         .limit(limit)
     )
+    recent = select(EVENT.c.id).where(EVENT.c.id > cursor, EVENT.c.workspace_id == workspace_id,
+                                      EVENT.c.profile_id.in_(profile_ids))
+    if before is not None:
+        at, event_id = before
+        indexed = indexed.where(or_(EVENT_BY_PROFILE.c.timestamp < at,
+                                    and_(EVENT_BY_PROFILE.c.timestamp == at, EVENT_BY_PROFILE.c.event_id < event_id)))
+        recent = recent.where(or_(EVENT.c.timestamp < at, and_(EVENT.c.timestamp == at, EVENT.c.id < event_id)))
     ids = list(connection.execute(indexed).scalars())
-    ids += connection.execute(
-        select(EVENT.c.id).where(EVENT.c.id > cursor, EVENT.c.workspace_id == workspace_id,
-                                 EVENT.c.profile_id.in_(profile_ids))
-    ).scalars()
+    ids += connection.execute(recent).scalars()
     rows = connection.execute(select(EVENT).where(EVENT.c.id.in_(ids))).all() if ids else []
     rows.sort(key=lambda row: (row.timestamp, row.id), reverse=True)
     return rows[:limit]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def user_events_cursor(row) -> str:
+    """The cursor after this event: its time (microseconds since the epoch) and id."""
+    return f"{(as_utc(row.timestamp) - _EPOCH) // timedelta(microseconds=1)}.{row.id}"
+
+
+def parse_user_events_cursor(text: str) -> tuple[datetime, int]:
+    try:
+        micros, event_id = text.split(".", 1)
+        at = _EPOCH + timedelta(microseconds=int(micros))
+        return at, int(event_id)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(errors=[FieldError("before", f"{text!r} is not a cursor this service gave")]) from None
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def purge_user_events(connection: Connection, *, workspace_id: str, profile_ids: list[str]) -> int:

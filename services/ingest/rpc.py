@@ -145,13 +145,30 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def ListUserEvents(self, request, context):
         _require(workspace_id=request.workspace_id, id=request.id)
         user = await self.identity.get_user(request.workspace_id, request.id)
+        limit = request.limit or 100
         rows = await self._read(
             handlers.user_events,
             workspace_id=request.workspace_id,
             profile_ids=[user.profile_id, *user.merged_profile_ids],
-            limit=request.limit or 100,
+            limit=limit + 1,
+            before=handlers.parse_user_events_cursor(request.before) if request.before else None,
         )
         response = ingest_pb2.ListUserEventsResponse()
+        for row in rows[:limit]:
+            add_event(response.events, tuple(row))
+        if len(rows) > limit:
+            response.next_before = handlers.user_events_cursor(rows[limit - 1])
+        return response
+
+    async def ListEventsByName(self, request, context):
+        _require(workspace_id=request.workspace_id, name=request.name)
+        if request.limit < 0 or request.before_id < 0:
+            raise InvalidArgument(errors=[FieldError("limit" if request.limit < 0 else "before_id", "must not be negative")])
+        rows, next_before_id = await self._read(
+            handlers.events_by_name, workspace_id=request.workspace_id, name=request.name,
+            limit=request.limit, before_id=request.before_id,
+        )
+        response = ingest_pb2.ListEventsByNameResponse(next_before_id=next_before_id)
         for row in rows:
             add_event(response.events, tuple(row))
         return response
@@ -196,4 +213,6 @@ def definition_message(view: handlers.EventDefinitionView) -> ingest_pb2.EventDe
     for item in view.property_sets:
         entry = message.property_sets.add(properties=item.properties, count=item.count)
         _maybe(entry.last_seen, item.last_seen)
+    for day, count in view.daily_counts:
+        message.daily_counts.add(day=day, count=count)
     return message

@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Index,
     Integer,
     Text,
     UniqueConstraint,
@@ -57,6 +58,9 @@ class EventRecord(IngestTable, table=True):
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id", name="uq_event_message_id"),
+        # An event's latest occurrences (the console's event page). Entries go in at the end of
+        # their name's range (ids increase), so recording writes a few hot pages, not random ones.
+        Index("ix_event_name", "workspace_id", "name", "id"),
     )
     id: int = Field(sa_column=Column(_EVENT_ID, primary_key=True, autoincrement=False))
     workspace_id: str = Field(max_length=64)

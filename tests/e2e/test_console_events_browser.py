@@ -1,6 +1,7 @@
 """The console in a real browser against the suite as `herald up` starts it: signing in, the Events
 page filling after Segment calls (sent with Segment's own Python library), hiding an event,
-defining one, opening one. One browser and one suite for the module; screenshots of each page."""
+defining one, opening one; finding a user and their sends; the Sends page. One browser and one
+suite for the module; screenshots of each page."""
 
 from __future__ import annotations
 
@@ -103,15 +104,69 @@ def test_the_events_page_fills_after_segment_calls_and_hides_defines_and_opens_e
     page.get_by_role("heading", name="[Segment] Added item to cart").wait_for()
     sets = page.get_by_role("row").filter(has=page.locator("code"))
     assert sets.count() == 2
+    page.locator("figure.chart.drawn canvas").wait_for()  # Chart.js drew the 30 days
+    assert page.get_by_role("link", name="ada").count() == 1  # its latest events, by user
     screenshot(page, "event")
+
+
+WELCOME = """
+name: Welcome email
+trigger:
+  event: "[Segment] Account Created"
+message:
+  channel: email
+  subject: "Welcome, {{ name | default: 'friend' }}"
+  body: "Your {{ event.plan }} plan is ready."
+"""
+
+
+def test_a_user_is_found_by_email_with_their_events_sends_and_subscription(console_page, suite, tmp_path):
+    page = console_page
+    campaign_file = tmp_path / "welcome.yaml"
+    campaign_file.write_text(WELCOME)
+    applied = suite.herald("campaigns", "apply", "-f", str(campaign_file))
+    assert applied.returncode == 0, applied.stderr
+    send_segment_calls(suite, [("dana", "Account Created", {"plan": "pro"}), ("dana", "Viewed Pricing", {"tier": 2})])
+
+    page.goto("/users")
+    page.get_by_label("User id, anonymous id or email").fill("DANA@example.com")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="dana").click()
+    page.get_by_role("heading", name="dana", exact=True).wait_for()
+    reload_until(page, "status-sent")  # delivery sent it (to the local outbox: no SMTP set)
+    assert "dana@example.com" in page.get_by_role("region", name="Attributes").inner_text()
+    assert page.get_by_role("link", name="[Segment] Viewed Pricing").count() == 1
+    screenshot(page, "user")
+
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("status").filter(has_text="Unsubscribed from every campaign").wait_for()
+    page.get_by_role("button", name="Resubscribe").click()
+    page.get_by_role("status").filter(has_text="Resubscribed to every campaign").wait_for()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sends").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="dana"))
+    assert "Welcome email" in row.inner_text() and "sent" in row.inner_text().lower()
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_text("No sends match these filters.").wait_for()
+    page.get_by_label("Status").select_option("")
+    page.get_by_role("button", name="Filter").click()
+    screenshot(page, "sends")
+
+    page.goto("/users?q=nobody-at-all")
+    page.get_by_text("No user has the user id").wait_for()
+    page.goto("/users/nobody-at-all")
+    assert "Not found: user 'nobody-at-all'" in page.get_by_role("alert").inner_text()
+    screenshot(page, "user-not-found", full_page=False)
 
 
 def test_the_events_page_reads_on_a_phone(browser, suite):
     page = new_page(browser, suite, viewport=PHONE_VIEWPORT)
     sign_in(page, suite)
-    page.goto("/events")
-    page.get_by_role("heading", name="Events").wait_for()
-    # Nothing sticks out sideways but the table, which scrolls inside its own box.
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"]
-    screenshot(page, "events-phone", full_page=False)
+    for path, name in (("/events", "events-phone"), ("/users/dana", "user-phone")):
+        page.goto(path)
+        page.get_by_role("heading").first.wait_for()
+        # Nothing sticks out sideways but the tables, which scroll inside their own boxes.
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"], path
+        screenshot(page, name, full_page=False)
     page.context.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import orjson
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -15,6 +17,7 @@ from herald_services.console.backend import NotFound, Refused
 from herald_services.console.web import backend, link, render, workspace_of
 
 PAGE_SIZE = 100
+LATEST_EVENTS = 20
 # What a hand-defined event is called, by the kind of Segment call that will send it (DESIGN.md).
 KINDS = {"track": "[Segment] ", "page": "[Segment Page] ", "screen": "[Segment Screen] "}
 MAX_NAME_LENGTH = 500
@@ -156,6 +159,15 @@ async def event_page(request: Request) -> Response:
     )
     if not definition.name:
         raise NotFound(f"event {name!r}")
+    before = request.query_params.get("before", "")
+    if before and not before.isdigit():
+        raise NotFound(f"page {before!r} of event {name!r}", "The link to older events is not one this page gave.")
+    latest = await services.call(
+        "ingest", services.ingest.list_events_by_name(workspace, name, limit=LATEST_EVENTS, before_id=int(before or 0)),
+        not_found=f"event {name!r}",
+    )
+    days = [(d.day, d.count) for d in definition.daily_counts]
+    path = event_path(name)
     return render(request, "events/show.html", {
         "row": event_row(definition),
         "property_sets": [
@@ -163,7 +175,31 @@ async def event_page(request: Request) -> Response:
              "last_seen": to_datetime(s.last_seen) if s.HasField("last_seen") else None}
             for s in definition.property_sets
         ],
+        "days": days,
+        "chart": orjson.dumps({
+            "labels": [day[5:] for day, _ in days],
+            "series": [{"label": "Times seen", "data": [count for _, count in days]}],
+        }).decode(),
+        "latest": [
+            {"id": e.id, "user_id": e.user_id, "anonymous_id": e.anonymous_id,
+             "user_path": user_path(e.user_id or e.anonymous_id) if (e.user_id or e.anonymous_id) else "",
+             "time": to_datetime(e.timestamp), "properties": pretty_json(e.properties_json)}
+            for e in latest.events
+        ],
+        "latest_next": link(path, workspace, before=latest.next_before_id) + "#latest" if latest.next_before_id else "",
+        "latest_first": link(path, workspace) + "#latest" if before else "",
     })
+
+
+def user_path(some_id: str) -> str:
+    return "/users/" + quote(some_id, safe="")
+
+
+def pretty_json(raw: bytes) -> str:
+    try:
+        return orjson.dumps(orjson.loads(raw or b"{}"), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace")
 
 
 routes = [

@@ -67,9 +67,23 @@ async def start_services(settings: Settings, names=("identity", "ingest", "campa
 
 @pytest.fixture
 async def console(sqlite_settings) -> AsyncIterator[Console]:
-    """A signed-out console over the four services, the default workspace made."""
+    """A signed-out console over the four services (SQLite), the default workspace made."""
+    async for made in _console(sqlite_settings):
+        yield made
+
+
+@pytest.fixture
+async def console_any_db(settings) -> AsyncIterator[Console]:
+    """The same, signed in, once on SQLite and once on PostgreSQL (for the pages whose RPCs
+    read indexes of their own)."""
+    async for made in _console(settings):
+        await made.sign_in()
+        yield made
+
+
+async def _console(settings: Settings) -> AsyncIterator[Console]:
     tokens = {"admin_token": ADMIN_TOKEN, "internal_token": INTERNAL_TOKEN}
-    wired, running = await start_services(sqlite_settings.model_copy(update={"settle_seconds": 0, **tokens}))
+    wired, running = await start_services(settings.model_copy(update={"settle_seconds": 0, **tokens}))
     backend = Backend.from_settings(wired)
     await backend.identity.ensure_workspace(workspace_id=WORKSPACE, name="Default", write_key=WRITE_KEY)
     sleeps: list[float] = []
@@ -116,3 +130,33 @@ async def track(backend: Backend, user_id: str, event: str, properties: dict | N
     finally:
         await gateway.close()
     assert response.results[0].outcome == ingest_pb2.RecordResult.OUTCOME_RECORDED, response
+
+
+async def identify(backend: Backend, user_id: str, traits: dict, *, anonymous_id: str = "") -> None:
+    import orjson
+    from herald.identity.v1 import identity_pb2
+    from herald_common.access import Caller
+    from herald_common.clients import IdentityClient
+
+    call = identity_pb2.IdentifyCall(message_id=f"id-{user_id}-{anonymous_id}", user_id=user_id,
+                                     anonymous_id=anonymous_id, traits_json=orjson.dumps(traits))
+    gateway = IdentityClient(backend.identity.address, 10, caller=Caller(internal_token=INTERNAL_TOKEN))
+    try:
+        await gateway.identify(identity_pb2.IdentifyRequest(workspace_id=WORKSPACE, calls=[call]))
+    finally:
+        await gateway.close()
+
+
+async def apply_campaign(backend: Backend, text: str):
+    from herald.campaign.v1 import campaign_pb2
+
+    request = campaign_pb2.ApplyCampaignRequest(workspace_id=WORKSPACE, source_yaml=text)
+    return await backend.campaign.stub.ApplyCampaign(request, metadata=backend.campaign.metadata("ApplyCampaign"))
+
+
+async def internal_delivery(backend: Backend):
+    """delivery as campaign calls it (Schedule, CancelSends are internal calls)."""
+    from herald_common.access import Caller
+    from herald_common.clients import DeliveryClient
+
+    return DeliveryClient(backend.delivery.address, 10, caller=Caller(internal_token=INTERNAL_TOKEN))

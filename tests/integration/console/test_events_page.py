@@ -82,7 +82,8 @@ async def test_an_event_page_lists_each_property_set_with_its_count(signed_in):
     await track(signed_in.backend, "u3", "Purchase made", {"price": 7, "coupon": True})
     page = await signed_in.client.get("/events/%5BSegment%5D%20Purchase%20made")
     assert page.status_code == 200
-    sets = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td class=\"num\">(\d+)</td>", page.text, flags=re.S)
+    property_sets = page.text.split('id="chart-heading"')[0]
+    sets = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td class=\"num\">(\d+)</td>", property_sets, flags=re.S)
     assert [(re.findall(r"<code>(.*?)</code>", props), int(n)) for props, n in sets] == [
         (["price"], 2),
         (["coupon", "price"], 1),
@@ -95,3 +96,27 @@ async def test_a_service_that_is_down_is_named_on_the_page(signed_in):
     assert answer.status_code == 503
     assert "ingest is not answering" in answer.text
     assert "Traceback" not in answer.text
+
+
+async def test_an_event_page_charts_30_days_and_lists_its_latest_events_paged(console_any_db, monkeypatch):
+    from herald_services.console.pages import events
+
+    console = console_any_db
+    for number in range(3):
+        await track(console.backend, f"buyer-{number}", "Order Completed", {"total": number})
+    await track(console.backend, "other", "Signed Up")
+    page = await console.client.get("/events/%5BSegment%5D%20Order%20Completed")
+    assert page.status_code == 200
+    days = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td class=\"num\">(\d+)</td></tr>", page.text)
+    assert len(days) == 30 and days[-1][1] == "3" and all(count == "0" for _, count in days[:-1])
+    assert 'data-chart="' in page.text
+    latest = page.text.split('id="latest"')[1]
+    assert re.findall(r'href="/users/([^"]+)"', latest) == ["buyer-2", "buyer-1", "buyer-0"]
+    assert "other" not in latest
+
+    monkeypatch.setattr(events, "LATEST_EVENTS", 2)
+    first = (await console.client.get("/events/%5BSegment%5D%20Order%20Completed")).text.split('id="latest"')[1]
+    assert re.findall(r'href="/users/([^"]+)"', first) == ["buyer-2", "buyer-1"]
+    older = re.search(r'href="([^"]+)#latest" rel="next"', first).group(1)
+    rest = (await console.client.get(older)).text.split('id="latest"')[1]
+    assert re.findall(r'href="/users/([^"]+)"', rest) == ["buyer-0"]

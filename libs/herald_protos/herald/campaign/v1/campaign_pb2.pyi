@@ -370,6 +370,22 @@ class UnsubscribeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetSubscriptionsRequest(_message.Message):
+    __slots__ = ("workspace_id", "id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class Subscriptions(_message.Message):
+    __slots__ = ("unsubscribed_from_all", "unsubscribed_campaigns")
+    UNSUBSCRIBED_FROM_ALL_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBED_CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    unsubscribed_from_all: bool
+    unsubscribed_campaigns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, unsubscribed_from_all: _Optional[bool] = ..., unsubscribed_campaigns: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ConfirmBatchRequest(_message.Message):
     __slots__ = ("send_ids",)
     SEND_IDS_FIELD_NUMBER: _ClassVar[int]

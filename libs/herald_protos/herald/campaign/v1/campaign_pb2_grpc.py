@@ -104,6 +104,11 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeResponse.FromString,
                 _registered_method=True)
+        self.GetSubscriptions = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/GetSubscriptions',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSubscriptionsRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.Subscriptions.FromString,
+                _registered_method=True)
         self.ApplySettings = channel.unary_unary(
                 '/herald.campaign.v1.CampaignService/ApplySettings',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplySettingsRequest.SerializeToString,
@@ -209,6 +214,13 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSubscriptions(self, request, context):
+        """What a user is unsubscribed from (every campaign, or some by name).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ApplySettings(self, request, context):
         """Workspace settings (frequency caps, quiet hours, global control group): a YAML file,
         applied like a campaign file and refused whole with every error by its path.
@@ -296,6 +308,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.Unsubscribe,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeResponse.SerializeToString,
+            ),
+            'GetSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscriptions,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSubscriptionsRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.Subscriptions.SerializeToString,
             ),
             'ApplySettings': grpc.unary_unary_rpc_method_handler(
                     servicer.ApplySettings,
@@ -686,6 +703,33 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/Unsubscribe',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.UnsubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/GetSubscriptions',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSubscriptionsRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.Subscriptions.FromString,
             options,
             channel_credentials,
             insecure,

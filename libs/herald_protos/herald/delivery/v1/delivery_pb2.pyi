@@ -22,7 +22,7 @@ class DeliveryWindow(_message.Message):
     def __init__(self, days: _Optional[_Iterable[str]] = ..., start: _Optional[str] = ..., end: _Optional[str] = ..., fallback_timezone: _Optional[str] = ...) -> None: ...
 
 class ScheduledSend(_message.Message):
-    __slots__ = ("id", "workspace_id", "campaign_id", "profile_id", "channel", "trigger_at", "delay_seconds", "settle_seconds", "window", "timezone", "due_at", "status", "outcome", "sent_at", "user_id", "attempts")
+    __slots__ = ("id", "workspace_id", "campaign_id", "profile_id", "channel", "trigger_at", "delay_seconds", "settle_seconds", "window", "timezone", "due_at", "status", "outcome", "sent_at", "user_id", "attempts", "created_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class ScheduledSend(_message.Message):
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     workspace_id: str
     campaign_id: str
@@ -55,7 +56,8 @@ class ScheduledSend(_message.Message):
     sent_at: _timestamp_pb2.Timestamp
     user_id: str
     attempts: int
-    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., channel: _Optional[str] = ..., trigger_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay_seconds: _Optional[int] = ..., settle_seconds: _Optional[int] = ..., window: _Optional[_Union[DeliveryWindow, _Mapping]] = ..., timezone: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., outcome: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., channel: _Optional[str] = ..., trigger_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay_seconds: _Optional[int] = ..., settle_seconds: _Optional[int] = ..., window: _Optional[_Union[DeliveryWindow, _Mapping]] = ..., timezone: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., outcome: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., attempts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScheduleRequest(_message.Message):
     __slots__ = ("sends",)
@@ -102,22 +104,30 @@ class GetSendRequest(_message.Message):
     def __init__(self, send_id: _Optional[str] = ...) -> None: ...
 
 class ListSendsRequest(_message.Message):
-    __slots__ = ("workspace_id", "campaign_id", "profile_id", "limit")
+    __slots__ = ("workspace_id", "campaign_id", "profile_id", "limit", "status", "channel", "before")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     campaign_id: str
     profile_id: str
     limit: int
-    def __init__(self, workspace_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    status: str
+    channel: str
+    before: str
+    def __init__(self, workspace_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., limit: _Optional[int] = ..., status: _Optional[str] = ..., channel: _Optional[str] = ..., before: _Optional[str] = ...) -> None: ...
 
 class ListSendsResponse(_message.Message):
-    __slots__ = ("sends",)
+    __slots__ = ("sends", "next_before")
     SENDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     sends: _containers.RepeatedCompositeFieldContainer[ScheduledSend]
-    def __init__(self, sends: _Optional[_Iterable[_Union[ScheduledSend, _Mapping]]] = ...) -> None: ...
+    next_before: str
+    def __init__(self, sends: _Optional[_Iterable[_Union[ScheduledSend, _Mapping]]] = ..., next_before: _Optional[str] = ...) -> None: ...
 
 class ReleaseRequest(_message.Message):
     __slots__ = ("campaign_id",)

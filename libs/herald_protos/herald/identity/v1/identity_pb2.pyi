@@ -256,3 +256,29 @@ class RemoveDeviceResponse(_message.Message):
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     removed: bool
     def __init__(self, removed: _Optional[bool] = ...) -> None: ...
+
+class SearchUsersRequest(_message.Message):
+    __slots__ = ("workspace_id", "query", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    query: str
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., query: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class UserMatch(_message.Message):
+    __slots__ = ("user", "matched", "email")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    matched: str
+    email: str
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., matched: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
+
+class SearchUsersResponse(_message.Message):
+    __slots__ = ("matches",)
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[UserMatch]
+    def __init__(self, matches: _Optional[_Iterable[_Union[UserMatch, _Mapping]]] = ...) -> None: ...

@@ -84,6 +84,11 @@ class IdentityServiceStub:
                 request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.RemoveDeviceRequest.SerializeToString,
                 response_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.RemoveDeviceResponse.FromString,
                 _registered_method=True)
+        self.SearchUsers = channel.unary_unary(
+                '/herald.identity.v1.IdentityService/SearchUsers',
+                request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.SearchUsersRequest.SerializeToString,
+                response_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.SearchUsersResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -159,6 +164,14 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchUsers(self, request, context):
+        """Users whose user id, anonymous id or email is the query (exact first, then those starting
+        with it): the console's user search, answered from indexes (email: lower-cased).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +224,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RemoveDevice,
                     request_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.RemoveDeviceRequest.FromString,
                     response_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.RemoveDeviceResponse.SerializeToString,
+            ),
+            'SearchUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchUsers,
+                    request_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.SearchUsersRequest.FromString,
+                    response_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.SearchUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -483,6 +501,33 @@ class IdentityService:
             '/herald.identity.v1.IdentityService/RemoveDevice',
             herald_dot_identity_dot_v1_dot_identity__pb2.RemoveDeviceRequest.SerializeToString,
             herald_dot_identity_dot_v1_dot_identity__pb2.RemoveDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.identity.v1.IdentityService/SearchUsers',
+            herald_dot_identity_dot_v1_dot_identity__pb2.SearchUsersRequest.SerializeToString,
+            herald_dot_identity_dot_v1_dot_identity__pb2.SearchUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

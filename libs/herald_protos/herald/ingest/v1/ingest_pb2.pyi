@@ -115,7 +115,7 @@ class PropertySet(_message.Message):
     def __init__(self, properties: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EventDefinition(_message.Message):
-    __slots__ = ("name", "definitions", "times_seen", "seen_last_24h", "last_seen", "hidden", "defined_by_hand", "property_sets", "description", "times_seen_last_24h", "seen_in_last_24h")
+    __slots__ = ("name", "definitions", "times_seen", "seen_last_24h", "last_seen", "hidden", "defined_by_hand", "property_sets", "description", "times_seen_last_24h", "seen_in_last_24h", "daily_counts")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DEFINITIONS_FIELD_NUMBER: _ClassVar[int]
     TIMES_SEEN_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,7 @@ class EventDefinition(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     TIMES_SEEN_LAST_24H_FIELD_NUMBER: _ClassVar[int]
     SEEN_IN_LAST_24H_FIELD_NUMBER: _ClassVar[int]
+    DAILY_COUNTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     definitions: int
     times_seen: int
@@ -138,7 +139,16 @@ class EventDefinition(_message.Message):
     description: str
     times_seen_last_24h: int
     seen_in_last_24h: bool
-    def __init__(self, name: _Optional[str] = ..., definitions: _Optional[int] = ..., times_seen: _Optional[int] = ..., seen_last_24h: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hidden: _Optional[bool] = ..., defined_by_hand: _Optional[bool] = ..., property_sets: _Optional[_Iterable[_Union[PropertySet, _Mapping]]] = ..., description: _Optional[str] = ..., times_seen_last_24h: _Optional[int] = ..., seen_in_last_24h: _Optional[bool] = ...) -> None: ...
+    daily_counts: _containers.RepeatedCompositeFieldContainer[DayCount]
+    def __init__(self, name: _Optional[str] = ..., definitions: _Optional[int] = ..., times_seen: _Optional[int] = ..., seen_last_24h: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hidden: _Optional[bool] = ..., defined_by_hand: _Optional[bool] = ..., property_sets: _Optional[_Iterable[_Union[PropertySet, _Mapping]]] = ..., description: _Optional[str] = ..., times_seen_last_24h: _Optional[int] = ..., seen_in_last_24h: _Optional[bool] = ..., daily_counts: _Optional[_Iterable[_Union[DayCount, _Mapping]]] = ...) -> None: ...
+
+class DayCount(_message.Message):
+    __slots__ = ("day", "count")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    count: int
+    def __init__(self, day: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
     __slots__ = ("workspace_id", "include_hidden")
@@ -181,20 +191,44 @@ class HideEventRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ListUserEventsRequest(_message.Message):
-    __slots__ = ("workspace_id", "id", "limit")
+    __slots__ = ("workspace_id", "id", "limit", "before")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     id: str
     limit: int
-    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    before: str
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., limit: _Optional[int] = ..., before: _Optional[str] = ...) -> None: ...
 
 class ListUserEventsResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "next_before")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    next_before: str
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., next_before: _Optional[str] = ...) -> None: ...
+
+class ListEventsByNameRequest(_message.Message):
+    __slots__ = ("workspace_id", "name", "limit", "before_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    limit: int
+    before_id: int
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., limit: _Optional[int] = ..., before_id: _Optional[int] = ...) -> None: ...
+
+class ListEventsByNameResponse(_message.Message):
+    __slots__ = ("events", "next_before_id")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    next_before_id: int
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., next_before_id: _Optional[int] = ...) -> None: ...
 
 class PurgeUserEventsRequest(_message.Message):
     __slots__ = ("workspace_id", "profile_ids")

@@ -74,6 +74,11 @@ class IngestServiceStub:
                 request_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.PurgeUserEventsRequest.SerializeToString,
                 response_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.PurgeUserEventsResponse.FromString,
                 _registered_method=True)
+        self.ListEventsByName = channel.unary_unary(
+                '/herald.ingest.v1.IngestService/ListEventsByName',
+                request_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameRequest.SerializeToString,
+                response_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -130,6 +135,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEventsByName(self, request, context):
+        """The latest events of one name, newest first, paged by cursor (the console's event page;
+        answered from the index on workspace, name and id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +185,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.PurgeUserEvents,
                     request_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.PurgeUserEventsRequest.FromString,
                     response_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.PurgeUserEventsResponse.SerializeToString,
+            ),
+            'ListEventsByName': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEventsByName,
+                    request_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameRequest.FromString,
+                    response_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -390,6 +408,33 @@ class IngestService:
             '/herald.ingest.v1.IngestService/PurgeUserEvents',
             herald_dot_ingest_dot_v1_dot_ingest__pb2.PurgeUserEventsRequest.SerializeToString,
             herald_dot_ingest_dot_v1_dot_ingest__pb2.PurgeUserEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEventsByName(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.ingest.v1.IngestService/ListEventsByName',
+            herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameRequest.SerializeToString,
+            herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,103 @@
+"""The Users pages: search by user id, anonymous id or email; a profile with its events (paged),
+sends, subscription state and the unsubscribe / resubscribe buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from tests.integration.console.conftest import apply_campaign, identify, track
+
+CAMPAIGN = """
+name: Welcome email
+trigger:
+  event: "[Segment] Signed Up"
+delay: 1d
+message:
+  channel: email
+  subject: "Welcome {{ first_name | default: 'friend' }}"
+  body: "Hello"
+"""
+
+
+def links_of(html: str) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="([^"]+)">', html)
+
+
+async def test_search_finds_by_user_id_email_and_anonymous_id_from_indexes(console_any_db):
+    console = console_any_db
+    await identify(console.backend, "ada-1", {"email": "Ada@Example.com", "first_name": "Ada"}, anonymous_id="anon-ada")
+    await identify(console.backend, "ada-2", {"email": "ada2@example.com"})
+    await identify(console.backend, "bob", {"email": "bob@example.com"})
+    by_email = await console.client.get("/users", params={"q": "ADA@example.com "})
+    assert by_email.status_code == 200
+    assert links_of(by_email.text) == ["/users/ada-1"]
+    assert "email" in by_email.text
+    by_anonymous = await console.client.get("/users", params={"q": "anon-ada"})
+    assert links_of(by_anonymous.text) == ["/users/ada-1"]
+    by_prefix = await console.client.get("/users", params={"q": "ada"})
+    assert sorted(links_of(by_prefix.text)) == ["/users/ada-1", "/users/ada-2"]
+    nobody = await console.client.get("/users", params={"q": "zed"})
+    assert "No user has the user id, anonymous id or email <strong>zed</strong>" in nobody.text
+
+
+async def test_the_profile_shows_attributes_ids_subscription_events_and_sends(signed_in):
+    backend = signed_in.backend
+    await apply_campaign(backend, CAMPAIGN)
+    await identify(backend, "cy", {"email": "cy@example.com", "first_name": "Cy", "plan": "pro"}, anonymous_id="anon-cy")
+    await track(backend, "cy", "Signed Up", {"plan": "pro"})
+    await track(backend, "cy", "Viewed Pricing", {"tier": 2})
+    for _ in range(100):  # ingest's outbox hands the event to campaign, which schedules the send
+        if await backend.campaign.user_sends("default", "cy"):
+            break
+        await asyncio.sleep(0.05)
+    page = await signed_in.client.get("/users/cy")
+    assert page.status_code == 200
+    html = page.text
+    assert "<dt>first_name</dt><dd>Cy</dd>" in html and "<dt>plan</dt><dd>pro</dd>" in html
+    assert "<code>anon-cy</code>" in html
+    assert "subscribed</span> to every campaign" in html
+    events = re.findall(r'<th scope="row"><a href="/events/[^"]+">([^<]+)</a></th>', html)
+    assert events == ["[Segment] Viewed Pricing", "[Segment] Signed Up"]  # newest first
+    sends = html.split('id="sends"')[1]
+    assert ">Welcome email</a>" in sends and "status-scheduled" in sends
+    assert "herald explain cy" in html
+
+
+async def test_events_of_a_user_page_by_cursor(signed_in):
+    from herald_services.console.pages import users
+
+    for number in range(users.EVENTS_PAGE_SIZE + 3):
+        await track(signed_in.backend, "dee", f"Step {number:02d}")
+    first = await signed_in.client.get("/users/dee")
+    names = re.findall(r'>\[Segment\] Step (\d\d)</a>', first.text)
+    assert len(names) == users.EVENTS_PAGE_SIZE
+    older = re.search(r'href="(/users/dee\?before=[^"#]+)#events" rel="next"', first.text)
+    assert older, "no link to older events"
+    second = await signed_in.client.get(older.group(1).replace("&amp;", "&"))
+    rest = re.findall(r'>\[Segment\] Step (\d\d)</a>', second.text)
+    assert len(rest) == 3 and not set(rest) & set(names)
+    assert 'rel="next"' not in second.text
+
+
+async def test_unsubscribe_and_resubscribe_from_the_profile(signed_in):
+    await apply_campaign(signed_in.backend, CAMPAIGN)
+    await identify(signed_in.backend, "eve", {"email": "eve@example.com"})
+    answer = await signed_in.post("/users/eve/unsubscribe", {"campaign": ""})
+    assert answer.status_code == 303
+    page = await signed_in.client.get(answer.headers["location"])
+    assert "Unsubscribed from every campaign" in page.text and "unsubscribed</span> from every campaign" in page.text
+    await signed_in.post("/users/eve/resubscribe", {"campaign": ""})
+    await signed_in.post("/users/eve/unsubscribe", {"campaign": "Welcome email"})
+    page = await signed_in.client.get("/users/eve")
+    assert "except to: <code>Welcome email</code>" in page.text
+    refused = await signed_in.post("/users/eve/unsubscribe", {"campaign": "Nope"})
+    assert refused.status_code == 400
+    assert "Campaign: there is no campaign named &#39;Nope&#39;" in refused.text
+    assert 'value="Nope"' in refused.text  # what was typed is kept
+
+
+async def test_an_unknown_user_is_a_404_naming_them(signed_in):
+    answer = await signed_in.client.get("/users/nobody-here")
+    assert answer.status_code == 404
+    assert "user &#39;nobody-here&#39;" in answer.text
