@@ -17,10 +17,14 @@
     var palette = ["#1f5fbf", "#13734b", "#b3261e", "#7a5a00"];
     root.querySelectorAll("figure.chart[data-chart]:not(.drawn)").forEach(function (figure) {
       var spec = JSON.parse(figure.getAttribute("data-chart"));
+      // Chart.js sizes a canvas to its box: a box of fixed height, or the chart grows without end.
+      var box = document.createElement("div");
+      box.className = "chart-canvas";
       var canvas = document.createElement("canvas");
       canvas.setAttribute("role", "img");
       canvas.setAttribute("aria-label", figure.getAttribute("data-chart-label") || "chart");
-      figure.insertBefore(canvas, figure.firstChild);
+      box.appendChild(canvas);
+      figure.insertBefore(box, figure.firstChild);
       figure.classList.add("drawn");
       new Chart(canvas, {
         type: spec.type || "bar",
