@@ -1,4 +1,4 @@
-"""an index on the event log by workspace, name and id: an event's latest occurrences
+"""an index on the event log by name, workspace and id: an event's latest occurrences
 
 The console's event page lists the latest events of one name; without this index that is a
 walk back through the whole log for a rare name.
@@ -18,7 +18,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_event_name', 'event', ['workspace_id', 'name', 'id'], unique=False)
+    op.create_index('ix_event_name', 'event', ['name', 'workspace_id', 'id'], unique=False)
 
 
 def downgrade() -> None:

@@ -137,7 +137,7 @@ class IngestServiceServicer:
 
     def ListEventsByName(self, request, context):
         """The latest events of one name, newest first, paged by cursor (the console's event page;
-        answered from the index on workspace, name and id).
+        answered from the index on name, workspace and id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
