@@ -22,6 +22,9 @@ import enum
 import hmac
 from pathlib import Path
 
+import grpc
+
+from herald_common import tls
 from herald_common.keyfiles import kept_secret
 
 ADMIN_TOKEN_FILE = "admin_token"
@@ -213,27 +216,37 @@ class Gate:
 
 
 class Caller:
-    """What a client presents on each call: one token, or (a test acting as several callers)
-    both, each method then getting the one its real caller holds."""
+    """What a client presents: on each call one token, or (a test acting as several callers)
+    both, each method then getting the one its real caller holds; and, when the suite runs TLS,
+    its channel credentials (tls.py), the same for every client a process opens."""
 
-    __slots__ = ("admin_token", "internal_token", "_only")
+    __slots__ = ("admin_token", "internal_token", "credentials", "channel_options", "_only")
 
-    def __init__(self, *, admin_token: str = "", internal_token: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        admin_token: str = "",
+        internal_token: str = "",
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: tuple = (),
+    ) -> None:
         if not admin_token and not internal_token:
             raise ValueError("a caller needs the admin token or the internal token")
         self.admin_token = admin_token
         self.internal_token = internal_token
+        self.credentials = credentials
+        self.channel_options = channel_options
         self._only = bearer(admin_token or internal_token) if not (admin_token and internal_token) else None
 
     @classmethod
     def admin(cls, settings) -> Caller:
         """The CLI's and the console's: the admin token."""
-        return cls(admin_token=admin_token(settings)[0])
+        return cls(admin_token=admin_token(settings)[0], **tls.client_side(settings))
 
     @classmethod
     def internal(cls, settings) -> Caller:
         """A service's (and the gateway's): the internal token."""
-        return cls(internal_token=internal_token(settings)[0])
+        return cls(internal_token=internal_token(settings)[0], **tls.client_side(settings))
 
     def authorization(self, service: str, method: str) -> tuple[str, str]:
         """The `authorization` metadata for a call of service's method."""

@@ -30,7 +30,7 @@ class _Client:
     @property
     def stub(self):
         if self._stub is None:
-            self._channel = open_channel(self.address)
+            self._channel = open_channel(self.address, self.caller.credentials, self.caller.channel_options)
             self._stub = self.stub_class(self._channel)
         return self._stub
 

@@ -42,8 +42,14 @@ def channel_target(address: str) -> str:
     return "ipv4:" + ",".join(parts)
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(channel_target(address), options=(*CHANNEL_OPTIONS, *BALANCED))
+def open_channel(
+    address: str, credentials: grpc.ChannelCredentials | None = None, options: tuple = ()
+) -> grpc.aio.Channel:
+    """A channel to address: TLS with credentials (tls.channel_credentials), else plaintext."""
+    every = (*CHANNEL_OPTIONS, *BALANCED, *options)
+    if credentials is None:
+        return grpc.aio.insecure_channel(channel_target(address), options=every)
+    return grpc.aio.secure_channel(channel_target(address), credentials, options=every)
 
 
 def field_errors(error: grpc.aio.AioRpcError) -> list[FieldError]:

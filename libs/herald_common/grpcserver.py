@@ -23,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from structlog.contextvars import bound_contextvars
 
+from herald_common import tls
 from herald_common.access import AUTHORIZATION_HEADER, Gate
 from herald_common.errors import HeraldError, InvalidArgument
 from herald_common.logs import REQUEST_ID_HEADER, get_logger, new_request_id
@@ -174,8 +175,10 @@ def create_server(
 ) -> tuple[grpc.aio.Server, int, Any]:
     """Builds (does not start) a server bound to address; port 0 picks a free port.
 
-    With settings, every call needs its token (access.Gate, from the settings' tokens). None
-    builds an open server: only for the stand-ins tests and benchmarks run in place of a service.
+    With settings, every call needs its token (access.Gate, from the settings' tokens) and the
+    server serves TLS when the settings name a certificate (tls.py), requiring client
+    certificates when they name a client CA. None builds an open plaintext server: only for the
+    stand-ins tests and benchmarks run in place of a service.
     Returns (server, port, health servicer).
     """
     gate = Gate.from_settings(settings) if settings is not None else None
@@ -190,7 +193,8 @@ def create_server(
         registration.add(registration.servicer, server)
         names.append(registration.service_name)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(address)
+    credentials = tls.server_credentials(settings) if settings is not None else None
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
     return server, port, health

@@ -3,7 +3,8 @@
     python -m herald_common.healthcheck [ADDRESS] [--service NAME] [--timeout SECONDS]
 
 ADDRESS is a gRPC service's host:port; it checks grpc.health.v1 Check (the overall status, or
-NAME's). Without ADDRESS it checks the service named by HERALD_SERVICE (as the image sets it)
+NAME's), over TLS when HERALD_TLS_CERT_FILE or HERALD_TLS_CA_FILE is set (checking, for the
+local service, that the certificate names HERALD_SERVICE, unless HERALD_TLS_SERVER_NAME is set). Without ADDRESS it checks the service named by HERALD_SERVICE (as the image sets it)
 on this host, at the port of its address setting: a gRPC health Check, or for the gateway a
 GET of its /health.
 """
@@ -19,11 +20,23 @@ from collections.abc import Sequence
 LOCAL_HOST = "127.0.0.1"
 
 
-def check_grpc(address: str, service: str = "", timeout: float = 3.0) -> tuple[bool, str]:
+def check_grpc(
+    address: str, service: str = "", timeout: float = 3.0, settings=None, server_name: str | None = None
+) -> tuple[bool, str]:
+    """Over TLS when the settings (HERALD_TLS_*) say the suite runs it, checking the certificate
+    against server_name when given (a pod dials itself on 127.0.0.1, its certificate names its
+    Service); health needs no token."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    from herald_common import tls
+
+    credentials = tls.channel_credentials(settings) if settings is not None else None
+    options = tls.channel_options(settings) if settings is not None else ()
+    if credentials is not None and server_name and not options:
+        options = (("grpc.ssl_target_name_override", server_name),)
+    channel = grpc.secure_channel(address, credentials, options) if credentials else grpc.insecure_channel(address)
+    with channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout
@@ -63,8 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--service", default="", help="the gRPC service name to check (default: the whole server)")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
     args = parser.parse_args(argv)
+    from herald_common.settings import load_settings
+
+    settings = load_settings()
     if args.address:
-        healthy, said = check_grpc(args.address, args.service, args.timeout)
+        healthy, said = check_grpc(args.address, args.service, args.timeout, settings)
     else:
         component = os.environ.get("HERALD_SERVICE", "")
         if not component:
@@ -73,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if kind == "http":
             healthy, said = check_http(target, args.timeout)
         else:
-            healthy, said = check_grpc(target, args.service, args.timeout)
+            healthy, said = check_grpc(target, args.service, args.timeout, settings, server_name=component)
     print(("serving " if healthy else "not serving ") + said, file=sys.stdout if healthy else sys.stderr)
     return 0 if healthy else 1
 

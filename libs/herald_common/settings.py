@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from herald_common.webhook_secret import secret_key
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("identity", "ingest", "campaign", "delivery")
@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     # The gateway binds with SO_REUSEPORT, so several gateway processes share one port.
     gateway_reuse_port: bool = False
 
+    # TLS on every gRPC server and client (tls.py): the services' certificate and key; with a
+    # client CA, mutual TLS. Clients trust tls_ca_file, else the client CA, else system roots.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    tls_ca_file: Path | None = None
+    tls_server_name: str | None = None
+
     # Webhooks are always signed, Standard Webhooks style, with `whsec_<base64>` secrets
     # (webhook_secret.py): unset, one is generated once and kept in the data dir. The previous
     # secret signs too during a rotation.
@@ -142,6 +150,30 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"HERALD_{info.field_name.upper()} {error}") from None
         return value.strip()
+
+    @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file", "tls_ca_file", mode="before")
+    @classmethod
+    def _tls_file_is_readable(cls, value, info):
+        if value is None or not str(value).strip():
+            return None
+        path = Path(str(value).strip())
+        if not path.is_file():
+            raise ValueError(f"HERALD_{info.field_name.upper()} {str(path)!r}: no such file")
+        try:
+            path.read_bytes()
+        except OSError as error:
+            raise ValueError(f"HERALD_{info.field_name.upper()} {str(path)!r} cannot be read: {error.strerror}") from None
+        return path
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> Settings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("HERALD_TLS_CERT_FILE and HERALD_TLS_KEY_FILE go together: set both (the certificate "
+                             "and its private key) or neither")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("HERALD_TLS_CLIENT_CA_FILE (mutual TLS) needs HERALD_TLS_CERT_FILE and HERALD_TLS_KEY_FILE: "
+                             "the certificate every service serves with and presents as a client")
+        return self
 
     @field_validator("webhook_signature_header")
     @classmethod

@@ -9,7 +9,7 @@ import time
 import grpc
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 
-from herald_common import access
+from herald_common import access, tls
 from herald_common.access import Caller
 from herald_common.grpcserver import Registration, create_server, mark_serving
 from herald_common.settings import Settings
@@ -21,7 +21,8 @@ def suite_caller(settings: Settings) -> Caller:
     """A test's caller playing every part: each method gets the token its real caller holds (the
     admin token on management calls, the internal token on the calls between services). The
     tokens are the settings' (HERALD_ADMIN_TOKEN / HERALD_INTERNAL_TOKEN, else the data dir's)."""
-    return Caller(admin_token=access.admin_token(settings)[0], internal_token=access.internal_token(settings)[0])
+    return Caller(admin_token=access.admin_token(settings)[0], internal_token=access.internal_token(settings)[0],
+                  **tls.client_side(settings))
 
 
 class AuthorizedStub:

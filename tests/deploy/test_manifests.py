@@ -23,6 +23,8 @@ CALLS = {
     "console": {"identity", "ingest", "campaign", "delivery"},  # every page reads the services
 }
 PROVIDER_PORTS = {443, 587, 465, 25}
+# Overlays that include components/tls: mutual TLS between the pods from the Secret herald-tls.
+TLS_OVERLAYS = {"prod"}
 
 
 def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -76,13 +78,16 @@ def test_overlay_has_a_deployment_service_account_and_budget_per_workload(overla
 
 
 def test_grpc_services_expose_a_named_grpc_port_probed_through_grpc_health(overlay):
-    _, docs = overlay
+    name, docs = overlay
     deployments, services = by_kind(docs, "Deployment"), by_kind(docs, "Service")
     for workload, port in GRPC_SERVICES.items():
         container = only_container(deployments[workload])
         assert {"name": "grpc", "containerPort": port, "protocol": "TCP"} in container["ports"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, (workload, probe)
+            if name in TLS_OVERLAYS:  # the kubelet's grpc: probe cannot speak TLS
+                assert container[probe]["exec"]["command"][:3] == ["python", "-m", "herald_common.healthcheck"]
+            else:
+                assert container[probe]["grpc"] == {"port": port}, (workload, probe)
         assert container["command"] == ["python", "-m", f"herald_services.{workload}.main"]
         service_ports = {p["name"]: p for p in services[workload]["spec"]["ports"]}
         assert service_ports["grpc"]["port"] == port and service_ports["grpc"]["targetPort"] == "grpc"
@@ -250,3 +255,21 @@ def _secret_value(secret: dict, key: str) -> str:
     if key in secret.get("stringData", {}):
         return secret["stringData"][key]
     return base64.b64decode(secret["data"][key]).decode()
+
+
+def test_prod_serves_mutual_tls_from_the_herald_tls_secret_on_every_workload(overlay):
+    name, docs = overlay
+    if name not in TLS_OVERLAYS:
+        pytest.skip(f"{name} runs plaintext inside the cluster")
+    for workload in WORKLOADS:
+        deployment = by_kind(docs, "Deployment")[workload]
+        container = only_container(deployment)
+        volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+        assert volumes["tls"]["secret"]["secretName"] == "herald-tls", workload
+        assert {"name": "tls", "mountPath": "/etc/herald/tls", "readOnly": True} in container["volumeMounts"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["HERALD_TLS_CERT_FILE"] == "/etc/herald/tls/tls.crt"
+        assert env["HERALD_TLS_KEY_FILE"] == "/etc/herald/tls/tls.key"
+        assert env["HERALD_TLS_CLIENT_CA_FILE"] == "/etc/herald/tls/ca.crt"
+    [job] = by_kind(docs, "Job").values()
+    assert "HERALD_TLS_CERT_FILE" not in {e["name"] for e in only_container(job)["env"]}

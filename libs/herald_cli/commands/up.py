@@ -177,14 +177,15 @@ async def _start(
 ) -> None:
     # All at once: the gateway waits for identity by itself, and starting together saves seconds.
     for part in parts:
-        supervisor.start(_child_spec(part))
+        supervisor.start(_child_spec(part, settings))
     await supervisor.wait_ready([part.label for part in parts], ready_timeout)
     if any(part.name == "identity" for part in parts):
         await _ensure_default_workspace(settings, write_key)
 
 
-def _child_spec(part: suite.Component) -> ChildSpec:
-    probe = probes.http_health(f"{part.url}/health") if part.is_http else probes.grpc_health(part.address)
+def _child_spec(part: suite.Component, settings: Settings) -> ChildSpec:
+    probe = (probes.http_health(f"{part.url}/health") if part.is_http
+             else probes.grpc_health(part.address, settings=settings))
     return ChildSpec(name=part.label, argv=part.argv, probe=probe, tier=part.tier, env=part.env)
 
 
