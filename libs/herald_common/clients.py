@@ -225,8 +225,9 @@ class DeliveryClient(_Client):
         response = await self.stub.CancelSends(request, timeout=self.timeout, metadata=self.metadata("CancelSends"))
         return response.cancelled
 
-    async def get_send(self, send_id: str) -> delivery_pb2.ScheduledSend:
-        request = delivery_pb2.GetSendRequest(send_id=send_id)
+    async def get_send(self, send_id: str, *, workspace_id: str = "") -> delivery_pb2.ScheduledSend:
+        """The send; with workspace_id, NOT_FOUND for a send of another workspace."""
+        request = delivery_pb2.GetSendRequest(send_id=send_id, workspace_id=workspace_id)
         return await self.stub.GetSend(request, timeout=self.timeout, metadata=self.metadata("GetSend"))
 
     async def list_sends(

@@ -894,10 +894,11 @@ def release(
     return len(fresh), reports, (now if fresh else None)
 
 
-def get_send(connection: Connection, send_id: str) -> dict[str, Any]:
+def get_send(connection: Connection, send_id: str, workspace_id: str = "") -> dict[str, Any]:
+    """The send; with workspace_id, only when it belongs to that workspace."""
     row = connection.execute(select(SEND).where(SEND.c.id == send_id)).first()
-    if row is None:
-        raise NotFound(f"no send {send_id!r}")
+    if row is None or (workspace_id and row.workspace_id != workspace_id):
+        raise NotFound(f"no send {send_id!r}" + (f" in workspace {workspace_id!r}" if workspace_id else ""))
     return dict(row._mapping)
 
 

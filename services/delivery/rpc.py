@@ -112,7 +112,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
 
     async def GetSend(self, request, context):
         _require(send_id=request.send_id)
-        row = await self._read(handlers.get_send, send_id=request.send_id)
+        row = await self._read(handlers.get_send, send_id=request.send_id, workspace_id=request.workspace_id)
         return send_message(delivery_pb2.ScheduledSend(), row)
 
     async def ListSends(self, request, context):

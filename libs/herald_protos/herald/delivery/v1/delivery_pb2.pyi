@@ -98,10 +98,12 @@ class CancelResponse(_message.Message):
     def __init__(self, cancelled: _Optional[int] = ...) -> None: ...
 
 class GetSendRequest(_message.Message):
-    __slots__ = ("send_id",)
+    __slots__ = ("send_id", "workspace_id")
     SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     send_id: str
-    def __init__(self, send_id: _Optional[str] = ...) -> None: ...
+    workspace_id: str
+    def __init__(self, send_id: _Optional[str] = ..., workspace_id: _Optional[str] = ...) -> None: ...
 
 class ListSendsRequest(_message.Message):
     __slots__ = ("workspace_id", "campaign_id", "profile_id", "limit", "status", "channel", "before")
