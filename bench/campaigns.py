@@ -17,7 +17,8 @@ The benchmark's events: 20 names over 10,000 users; 10% are trigger events, 5% g
 events, the rest match nothing. They go to OnEvents in batches (as ingest's outbox sends them),
 a few requests in flight, serialised before the clock starts. Before it starts, the WAL that
 applying the campaigns left is checkpointed, so neither size pays for its setup's writes.
-Prints one JSON line per figure.
+Prints one JSON line per figure. Every call carries its token, as in production; --tls adds
+mutual TLS between every process (bench/security.py compares the two with the code before tokens).
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ import grpc
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+SECURITY = {False: "tokens", True: "tokens+mtls"}
 sys.path.insert(0, str(ROOT))
 
 from herald.campaign.v1 import campaign_pb2
 from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
 from herald_common import access
 from herald_common.access import bearer
+from herald_common import tls
+from herald_common.grpcclient import open_channel
 from herald_common.grpcserver import Registration, create_server, mark_serving
 from herald_common.settings import Settings
 
@@ -150,12 +154,26 @@ def make_batches(events: int, batch: int, seed: int = 7) -> list[bytes]:
     return batches
 
 
-async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path) -> dict:
+def security_env(folder: Path, use_tls: bool) -> dict[str, str]:
+    """--tls: mutual TLS between every process of the run, from a CA made for it (tests/fakes/tls)."""
+    if not use_tls:
+        return {}
+    from tests.fakes.tls import suite_pki
+
+    pki = suite_pki(folder / "pki")
+    return {"HERALD_TLS_CERT_FILE": str(pki.cert), "HERALD_TLS_KEY_FILE": str(pki.key),
+            "HERALD_TLS_CLIENT_CA_FILE": str(pki.ca)}
+
+
+async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path, use_tls: bool = False) -> dict:
+    tls_env = security_env(folder, use_tls)
+    # The run's tokens (and certificates): the delivery stand-in checks them as delivery does.
+    own = Settings(data_dir=folder, **{key.removeprefix("HERALD_").lower(): value for key, value in tls_env.items()})
     delivery = SinkDelivery()
     name = delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name
     server, delivery_port, health = create_server(
         "127.0.0.1:0", [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, delivery, name)],
-        settings=None,
+        settings=own,
     )
     await server.start()
     await mark_serving(health, [name])
@@ -163,19 +181,18 @@ async def run_size(count: int, batches: list[bytes], inflight: int, folder: Path
     env = {
         **os.environ, "HERALD_DATA_DIR": str(folder), "HERALD_CAMPAIGN_ADDRESS": f"127.0.0.1:{port}",
         "HERALD_DELIVERY_ADDRESS": f"127.0.0.1:{delivery_port}", "HERALD_LOG_LEVEL": "warning",
-        "HERALD_IDENTITY_ADDRESS": f"127.0.0.1:{free_port()}",
+        "HERALD_IDENTITY_ADDRESS": f"127.0.0.1:{free_port()}", **tls_env,
     }
     env.pop("HERALD_DATABASE_URL", None)
     subprocess.run([sys.executable, "-m", "herald_cli", "migrate"], env=env, check=True, capture_output=True)
     service = subprocess.Popen([sys.executable, "-m", "herald_services.campaign.main"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}", tls.channel_credentials(own))
     try:
         await asyncio.wait_for(channel.channel_ready(), 60)
         # What its real callers send: the CLI the admin token, ingest the internal one.
-        tokens = Settings(data_dir=folder)
-        as_admin = (bearer(access.admin_token(tokens)[0]),)
-        as_ingest = (bearer(access.internal_token(tokens)[0]),)
+        as_admin = (bearer(access.admin_token(own)[0]),)
+        as_ingest = (bearer(access.internal_token(own)[0]),)
         apply = channel.unary_unary("/herald.campaign.v1.CampaignService/ApplyCampaign",
                                     request_serializer=campaign_pb2.ApplyCampaignRequest.SerializeToString,
                                     response_deserializer=campaign_pb2.ApplyCampaignResponse.FromString)
@@ -246,11 +263,11 @@ async def main_async(args) -> int:
     sizes = (10, 200) if args.quick else tuple(args.sizes)
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix=f"herald-bench-campaigns-{size}-") as folder:
-            results[size] = await run_size(size, batches, args.inflight, Path(folder))
+            results[size] = await run_size(size, batches, args.inflight, Path(folder), args.tls)
         r = results[size]
         emit(f"campaign_eval_events_per_s_{size}", round(r["events_per_s"]), unit="events/s", events=r["events"],
              seconds=round(r["seconds"], 2), campaigns=size, sends_scheduled=r["scheduled"],
-             apply_seconds=round(r["apply_seconds"], 1))
+             apply_seconds=round(r["apply_seconds"], 1), security=SECURITY[args.tls])
     small, large = (results[s]["events_per_s"] for s in sizes)
     emit("campaign_scaling_ratio", round(large / small, 3), unit="ratio", target=0.9)
     return 0
@@ -264,6 +281,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs=2, default=[10, 10_000], metavar=("SMALL", "LARGE"),
                         help="the two catalogue sizes compared (default 10 and 10,000)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run (200 campaigns, few events)")
+    parser.add_argument("--tls", action="store_true", default=os.environ.get("HERALD_BENCH_TLS") == "1",
+                        help="mutual TLS between the processes (HERALD_BENCH_TLS=1); tokens are always checked")
     args = parser.parse_args()
     if args.quick:
         args.events = min(args.events, 5_000)

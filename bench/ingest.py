@@ -13,7 +13,9 @@
    window, checks the count against ingest's database, and prints one JSON line per figure.
 
 Identify calls go to identity, not to the event log, so they are not counted as events
-handed on; `gateway_calls_per_s` counts every call the gateway accepted.
+handed on; `gateway_calls_per_s` counts every call the gateway accepted. Every gRPC call carries
+its token, as in production; --tls adds mutual TLS between every process (bench/security.py
+compares the two with the code before tokens).
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCH = 100
 
 
+EXTRA: dict = {}
+
+
 def emit(figure: str, value, **extra) -> None:
-    print(json.dumps({"figure": figure, "value": value, **extra}), flush=True)
+    print(json.dumps({"figure": figure, "value": value, **extra, **EXTRA}), flush=True)
 
 
 def free_port() -> int:
@@ -178,16 +183,36 @@ async def load(url: str, write_key: str, seconds: float, connections: int, users
 async def run(args) -> int:
     from herald_common.testing import start_recording_campaign
 
+    EXTRA["security"] = "tokens+mtls" if args.tls else "tokens"
     folder = Path(tempfile.mkdtemp(prefix="herald-bench-"))
     limit = sqlite_insert_limit(folder)
     emit("sqlite_insert_limit_rows_per_s", round(limit), rows=BATCH, row_bytes=300, synchronous="FULL")
 
     receiver_port = free_port()
-    server, _, receiver = await start_recording_campaign(f"127.0.0.1:{receiver_port}", keep_events=False)
-    gateway_port = free_port()
     data_dir = folder / "var"
+    tls_env = {}
+    if args.tls:  # mutual TLS between every process of the run, from a CA made for it
+        from herald_common.settings import Settings
+
+        sys.path.insert(0, str(ROOT))
+        from tests.fakes.tls import suite_pki
+
+        pki = suite_pki(folder / "pki")
+        tls_env = {"HERALD_TLS_CERT_FILE": str(pki.cert), "HERALD_TLS_KEY_FILE": str(pki.key),
+                   "HERALD_TLS_CLIENT_CA_FILE": str(pki.ca)}
+        receiver_settings = Settings(data_dir=data_dir, tls_cert_file=pki.cert, tls_key_file=pki.key,
+                                     tls_client_ca_file=pki.ca)
+    else:
+        from herald_common.settings import Settings
+
+        receiver_settings = Settings(data_dir=data_dir)
+    # The campaign stand-in asks for ingest's token (and certificate) as campaign does.
+    server, _, receiver = await start_recording_campaign(f"127.0.0.1:{receiver_port}", keep_events=False,
+                                                         settings=receiver_settings)
+    gateway_port = free_port()
     env = dict(
         os.environ,
+        **tls_env,
         HERALD_DATA_DIR=str(data_dir),
         HERALD_GATEWAY_PORT=str(gateway_port),
         HERALD_IDENTITY_ADDRESS=f"127.0.0.1:{free_port()}",
@@ -313,6 +338,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--tls", action="store_true", default=os.environ.get("HERALD_BENCH_TLS") == "1",
+                        help="mutual TLS between the processes (HERALD_BENCH_TLS=1); tokens are always checked")
     args = parser.parse_args()
     import uvloop
 
