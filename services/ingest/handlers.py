@@ -462,8 +462,11 @@ def purge_user_events(connection: Connection, *, workspace_id: str, profile_ids:
     cursor = indexed_cursor(connection)
     mine = and_(EVENT_BY_PROFILE.c.workspace_id == workspace_id, EVENT_BY_PROFILE.c.profile_id.in_(profile_ids))
     deleted = connection.execute(delete(EVENT).where(EVENT.c.id.in_(select(EVENT_BY_PROFILE.c.event_id).where(mine)))).rowcount
+    # Found as user_events finds them (the id range), but only this workspace's are deleted: the
+    # profile ids come from the caller, and another workspace's must never lose an event here.
+    # Beside `id IN (...)` the workspace check is a filter on the rows found, not an index walk.
     deleted += connection.execute(
-        delete(EVENT).where(EVENT.c.id > cursor, EVENT.c.profile_id.in_(profile_ids))  # as in user_events
+        delete(EVENT).where(EVENT.c.id.in_(events_after_index(cursor, profile_ids)), EVENT.c.workspace_id == workspace_id)
     ).rowcount
     connection.execute(delete(EVENT_BY_PROFILE).where(mine))
     log.info("user_events_purged", profile_ids=profile_ids, deleted=deleted)

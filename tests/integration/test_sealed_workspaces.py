@@ -157,6 +157,14 @@ async def test_a_workspace_never_reads_or_changes_another_workspaces_data(sealed
     assert [e.name for e in (await s.ingest.list_user_events(A, "u1")).events] == ["[Segment] Signed Up"]
     await not_found(s.ingest.list_user_events(A, "only-b"))
 
+    # the console's lookups: search, a user's subscriptions, an event's latest occurrences
+    assert [m.user.user_id for m in await s.identity.search_users(A, "only")] == []
+    assert [m.email for m in await s.identity.search_users(A, "u1")] == ["ann@a.example"]
+    await not_found(s.campaign.get_subscriptions(A, "only-b"))
+    assert list((await s.ingest.list_events_by_name(A, "[Segment] Seen only in B")).events) == []
+    assert [e.user_id for e in (await s.ingest.list_events_by_name(A, "[Segment] Signed Up")).events] == ["u1"]
+    assert len((await s.ingest.list_events_by_name(B, "[Segment] Signed Up")).events) == 1
+
     # events: B's catalogue is invisible from A; defining in A leaves B alone
     assert "[Segment] Seen only in B" not in {e.name for e in (await s.ingest.list_events(A, True)).events}
     await not_found(s.ingest.get_event_definition(A, "[Segment] Seen only in B"))
