@@ -181,18 +181,28 @@ async def test_two_replicas_racing_for_one_users_sends_never_let_both_through(de
     other = await start_delivery(delivery.settings, delivery.clock, other_provider, replica_id="replica-2", concurrency=4)
     try:
         delivery.dispatcher.concurrency = 4
-        # 40 users with 3 sends each, all due at once: small claim batches split each user's
-        # sends between the replicas.
-        await delivery.schedule(*[send(f"u{user}-s{n}", profile_id=f"user-{user}", delay=60)
-                                  for n in range(3) for user in range(40)])
-        delivery.clock.advance(timedelta(minutes=1))
-        await asyncio.gather(delivery.dispatcher.drain(wait=True), other.extras["dispatcher"].drain(wait=True))
-        sent = delivery.provider.sends() + other_provider.sends()
-        per_user = Counter(send_id.split("-")[0] for send_id in sent)
-        assert per_user == {f"u{user}": 1 for user in range(40)}
-        assert delivery.dispatcher.dispatched and other.extras["dispatcher"].dispatched  # both took their share
-        assert slots(delivery) == 40
-        statuses = Counter([(await delivery.client.get_send(f"u{user}-s{n}")).status for n in range(3) for user in range(40)])
-        assert statuses == {"sent": 40, "suppressed": 80}
+        # Each round: 40 users with 3 sends each, all due at once; small claim batches split each
+        # user's sends between the replicas. On a busy machine one replica may now and then claim
+        # a whole round alone, which proves nothing about the race: rounds repeat (new users)
+        # until both replicas claimed sends in the same round, and every round must hold the cap.
+        raced = False
+        for round_ in range(4):
+            first, second = delivery.dispatcher.dispatched, other.extras["dispatcher"].dispatched
+            users = [f"r{round_}u{user}" for user in range(40)]
+            await delivery.schedule(*[send(f"{user}-s{n}", profile_id=f"user-{user}", delay=60)
+                                      for n in range(3) for user in users])
+            delivery.clock.advance(timedelta(minutes=1))
+            await asyncio.gather(delivery.dispatcher.drain(wait=True), other.extras["dispatcher"].drain(wait=True))
+            sent = [send_id for send_id in delivery.provider.sends() + other_provider.sends()
+                    if send_id.startswith(f"r{round_}u")]
+            per_user = Counter(send_id.split("-")[0] for send_id in sent)
+            assert per_user == {user: 1 for user in users}
+            statuses = Counter([(await delivery.client.get_send(f"{user}-s{n}")).status for n in range(3) for user in users])
+            assert statuses == {"sent": 40, "suppressed": 80}
+            assert slots(delivery) == 40 * (round_ + 1)
+            if delivery.dispatcher.dispatched > first and other.extras["dispatcher"].dispatched > second:
+                raced = True
+                break
+        assert raced, "in four rounds one replica always claimed every send: the race was never run"
     finally:
         await other.stop()
