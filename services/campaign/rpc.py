@@ -24,9 +24,10 @@ from herald_common.errors import InvalidArgument, NotFound, Unavailable
 from herald_common.logs import get_logger
 from herald_common.steps import StepLog
 from herald_common.protoconv import set_timestamp, to_datetime
-from herald_services.campaign import handlers
+from herald_services.campaign import handlers, overview
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
 from herald_services.campaign.limits import WorkspaceSettings, minutes_to_clock
+from herald_services.campaign.spec import check_campaign
 from sqlalchemy import Engine
 
 log = get_logger(__name__)
@@ -368,13 +369,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             workspace_id=decision.workspace_id, user_id=decision.user_id,
         )
         if decision.message is not None:
-            rendered = decision.message
-            response.message.CopyFrom(campaign_pb2.RenderedMessage(
-                channel=rendered.channel, subject=rendered.subject,
-                body=rendered.text if rendered.channel == "voice" else rendered.body, html=rendered.html,
-                title=rendered.title, url=rendered.url,
-                data_json=orjson.dumps(rendered.data) if rendered.data is not None else b"",
-            ))
+            response.message.CopyFrom(rendered_message(decision.message))
         for address in decision.addresses:
             response.addresses.add(kind=address.kind, value=address.value)
         if decision.go:
@@ -535,6 +530,111 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         profile_ids = await self._profile_ids(workspace_id, request.id)
         every, names = await self._tx(handlers.subscriptions, workspace_id=workspace_id, profile_ids=profile_ids)
         return campaign_pb2.Subscriptions(unsubscribed_from_all=every, unsubscribed_campaigns=names)
+
+
+    # ---- what the console reads --------------------------------------------------------
+
+    async def ListCampaignSummaries(self, request, context):
+        size = overview.page_size(request.page_size, overview.SUMMARY_PAGE, overview.SUMMARY_PAGE_MAX)
+        after = overview.decode_token(request.page_token)
+        summaries, last = await self._tx(overview.list_summaries, self.catalogue,
+                                         workspace_id=request.workspace_id or "default", after=after, limit=size)
+        response = campaign_pb2.ListCampaignSummariesResponse(next_page_token=overview.encode_token(last) if last else "")
+        for summary in summaries:
+            row = summary.campaign
+            item = response.campaigns.add(
+                channel=summary.channel, triggered=summary.triggered, sent=summary.sent,
+                primary_goal=summary.primary_goal, primary_conversions=summary.primary_conversions,
+                primary_rate=summary.primary_rate,
+            )
+            item.campaign.CopyFrom(campaign_pb2.Campaign(
+                id=row["id"], workspace_id=row["workspace_id"], name=row["name"], status=row["status"],
+                version=row["version"], trigger_event=row["trigger_event"],
+            ))
+            set_timestamp(item.campaign.created_at, row["created_at"])
+            set_timestamp(item.campaign.updated_at, row["updated_at"])
+        return response
+
+    async def ListCampaignVersions(self, request, context):
+        size = overview.page_size(request.page_size, overview.VERSION_PAGE, overview.VERSION_PAGE_MAX)
+        token = overview.decode_token(request.page_token)
+        if token and not token.isdigit():
+            raise InvalidArgument("page_token: not a page token this service gave out")
+        rows, before = await self._tx(overview.list_versions, self.catalogue, workspace_id=request.workspace_id or "default",
+                                      name=request.name, before=int(token) if token else None, limit=size)
+        response = campaign_pb2.ListCampaignVersionsResponse(
+            next_page_token=overview.encode_token(str(before)) if before is not None else ""
+        )
+        for row in rows:
+            item = response.versions.add(version=row["version"], source_yaml=row["source_yaml"],
+                                         file_name=row["file_name"], current=row["current"])
+            set_timestamp(item.created_at, row["created_at"])
+        return response
+
+    async def GetCampaignDaily(self, request, context):
+        if request.days < 0 or request.days > overview.DAYS_MAX:
+            raise InvalidArgument(f"days: must be between 1 and {overview.DAYS_MAX} (0: {overview.DAYS})")
+        found = await self._tx(overview.daily, self.catalogue, workspace_id=request.workspace_id or "default",
+                               name=request.name, days=request.days or overview.DAYS, now=self.clock.now())
+        response = campaign_pb2.GetCampaignDailyResponse(primary_goal=found.primary_goal)
+        for day, sent, conversions in found.days:
+            response.days.add(day=day.isoformat(), sent=sent, conversions=conversions)
+        return response
+
+    async def PreviewMessage(self, request, context):
+        workspace_id = request.workspace_id or "default"
+        warnings: tuple = ()
+        if request.source_yaml.strip():
+            checked = check_campaign(request.source_yaml)
+            spec, warnings = checked.spec, checked.warnings
+        elif request.name:
+            known, _ = await self._tx(handlers.get_campaign, self.catalogue, workspace_id, request.name)
+            spec = known.spec
+        else:
+            raise InvalidArgument("name: give a campaign's name or its file (source_yaml)")
+        if not request.user_id.strip():
+            raise InvalidArgument("user_id: the user to preview the message for is required")
+        properties: dict[str, Any] = {}
+        if request.event_properties_json.strip():
+            try:
+                properties = orjson.loads(request.event_properties_json)
+            except orjson.JSONDecodeError as error:
+                raise InvalidArgument(f"event_properties_json: not JSON ({error})") from None
+            if not isinstance(properties, dict):
+                raise InvalidArgument("event_properties_json: must be a JSON object of the event's properties")
+        try:
+            user = await self.identity.get_user(workspace_id, request.user_id.strip())
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"no user {request.user_id.strip()!r}") from None
+            raise Unavailable(f"identity could not be asked for the user ({error.code().name})") from None
+        attributes = orjson.loads(user.attributes_json) if user.attributes_json else {}
+        profile = {"user_id": user.user_id or request.user_id.strip(), "attributes": attributes,
+                   "devices": [(device.kind, device.token) for device in user.devices]}
+        now = self.clock.now()
+        event_time = to_datetime(request.event_time) if request.HasField("event_time") else now
+        found = overview.preview(spec, user=profile, event_name=request.event_name or spec.trigger.event,
+                                 event_properties=properties, event_time=event_time, now=now)
+        response = campaign_pb2.PreviewMessageResponse(
+            render_error=found.render_error, conditions_hold=found.conditions_hold,
+            attributes_json=orjson.dumps(attributes), user_id=profile["user_id"], channel=found.channel,
+            warnings=[campaign_pb2.ApplyWarning(field=w.field, reason=w.reason) for w in warnings],
+        )
+        if found.message is not None:
+            response.message.CopyFrom(rendered_message(found.message))
+        for address in found.addresses:
+            response.addresses.add(kind=address.kind, value=address.value)
+        return response
+
+
+def rendered_message(rendered) -> campaign_pb2.RenderedMessage:
+    """A rendered message as delivery receives it (Confirm) and the console previews it."""
+    return campaign_pb2.RenderedMessage(
+        channel=rendered.channel, subject=rendered.subject,
+        body=rendered.text if rendered.channel == "voice" else rendered.body, html=rendered.html,
+        title=rendered.title, url=rendered.url,
+        data_json=orjson.dumps(rendered.data) if rendered.data is not None else b"",
+    )
 
 
 def fill_limits(message, settings: WorkspaceSettings) -> None:

@@ -1,4 +1,5 @@
-"""herald campaigns apply|list|show|pause|resume|archive|stats, and herald sends list."""
+"""herald campaigns apply|list|show|pause|resume|archive|stats (versions, daily, preview in
+campaign_pages), and herald sends list."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from herald.campaign.v1 import campaign_pb2
 from herald_common.settings import Settings
 
 from herald_cli import shapes
-from herald_cli.commands import positive_int, read_command
+from herald_cli.commands import campaign_pages, positive_int, read_command
 from herald_cli.errors import CliError
 from herald_cli.output import Result, fields, say, short_time, table
 from herald_cli.rpc import connect
@@ -27,7 +28,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     apply.add_argument("--draft", action="store_true", help="a new campaign starts as a draft (resume makes it live)")
     apply.set_defaults(handler=read_command(apply_campaign))
 
-    listing = commands.add_parser("list", parents=[common], help="every campaign with its status and version")
+    listing = commands.add_parser(
+        "list", parents=[common],
+        help="every campaign with its status, channel, trigger, triggered, sent and primary goal's conversion rate",
+    )
     listing.set_defaults(handler=read_command(list_campaigns))
 
     show = commands.add_parser("show", parents=[common], help="one campaign and the file it was applied from")
@@ -49,6 +53,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     )
     stats.add_argument("name", metavar="NAME")
     stats.set_defaults(handler=read_command(campaign_stats))
+
+    campaign_pages.register(commands, common)
 
     sends = subparsers.add_parser("sends", help="sends: their status, due time, channel and provider outcome")
     send_commands = sends.add_subparsers(dest="sends_command", required=True, metavar="COMMAND")
@@ -102,13 +108,11 @@ async def apply_campaign(args: argparse.Namespace, settings: Settings) -> Result
 
 
 async def list_campaigns(args: argparse.Namespace, settings: Settings) -> Result:
-    async with connect("campaign", settings, args.timeout) as campaign:
-        response = await _call(campaign, "ListCampaigns", campaign_pb2.ListCampaignsRequest(workspace_id=args.workspace))
-    documents = [shapes.campaign_document(c) for c in response.campaigns]
+    summaries = await campaign_pages.all_summaries(settings, args.workspace, args.timeout)
+    documents = [campaign_pages.summary_document(s) for s in summaries]
     if not documents:
         return Result(documents, f"no campaigns in workspace {args.workspace!r} yet (herald campaigns apply -f FILE)")
-    rows = [[d["name"], d["status"], d["version"], d["trigger_event"], short_time(d["updated_at"])] for d in documents]
-    return Result(documents, table(["NAME", "STATUS", "VERSION", "TRIGGER", "UPDATED"], rows, right=(2,)))
+    return Result(documents, table(campaign_pages.LIST_HEADERS, campaign_pages.list_rows(summaries), right=(4, 5, 6, 7)))
 
 
 async def show_campaign(args: argparse.Namespace, settings: Settings) -> Result:

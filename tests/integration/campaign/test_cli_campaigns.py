@@ -116,3 +116,38 @@ async def test_apply_prints_a_warning_for_a_file_reading_event_name_and_still_ap
     code, out, err = await herald("campaigns", "apply", "-f", example, "--json")
     assert (code, err) == (0, "")
     assert [w["field"] for w in json.loads(out)["warnings"]] == ["message.body"]
+
+
+async def test_list_figures_versions_daily_and_preview_as_the_console_shows_them(suite, herald, tmp_path):
+    source = (EXAMPLES / "coupon-campaign-europe.yaml").read_text()
+    await suite.apply(source, file_name="coupon-campaign-europe.yaml")
+    await suite.apply(source.replace("Use coupon EU10 today.", "Use coupon EU15 today."), file_name="v2.yaml")
+    await suite.identify("cli-p", email="cli-p@example.com", first_name="Per")
+
+    code, out, _ = await herald("campaigns", "list")
+    assert code == 0 and "CONVERSION" in out and "email" in out and "0.0%" in out
+    code, out, _ = await herald("campaigns", "list", "--json")
+    [listed] = json.loads(out)
+    assert (listed["channel"], listed["primary_goal"], listed["sent"]) == ("email", "Purchased with coupon", 0)
+
+    code, out, _ = await herald("campaigns", "versions", "Coupon Campaign - Europe")
+    assert code == 0 and out.splitlines()[1].split()[:3] == ["2", "yes", "v2.yaml"]
+    code, out, _ = await herald("campaigns", "versions", "Coupon Campaign - Europe", "--version", "1")
+    assert out.rstrip() == source.rstrip()
+    code, _, err = await herald("campaigns", "versions", "Coupon Campaign - Europe", "--version", "7")
+    assert code != 0 and "no version 7" in err
+
+    code, out, _ = await herald("campaigns", "daily", "Coupon Campaign - Europe", "--days", "3", "--json")
+    assert [d["sent"] for d in json.loads(out)["days"]] == [0, 0, 0]
+
+    code, out, err = await herald("campaigns", "preview", "Coupon Campaign - Europe", "--user", "cli-p",
+                                  "--event", '{"price": 70, "locale": "EU"}')
+    assert code == 0, err
+    assert "Per, 10% off what is in your cart" in out and "costs 70" in out and "EU15" in out
+    assert "email cli-p@example.com" in out
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(source.replace("channel: email", "channel: fax"))
+    code, _, err = await herald("campaigns", "preview", "--file", str(draft), "--user", "cli-p")
+    assert code != 0 and "message.channel" in err
+    code, _, err = await herald("campaigns", "preview", "Coupon Campaign - Europe", "--user", "cli-p", "--event", "[1]")
+    assert code != 0 and "--event" in err

@@ -419,3 +419,139 @@ class MarkSentBatchResponse(_message.Message):
     UNKNOWN_SEND_IDS_FIELD_NUMBER: _ClassVar[int]
     unknown_send_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, unknown_send_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListCampaignSummariesRequest(_message.Message):
+    __slots__ = ("workspace_id", "page_size", "page_token")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, workspace_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CampaignSummary(_message.Message):
+    __slots__ = ("campaign", "channel", "triggered", "sent", "primary_goal", "primary_conversions", "primary_rate")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_GOAL_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_RATE_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    channel: str
+    triggered: int
+    sent: int
+    primary_goal: str
+    primary_conversions: int
+    primary_rate: float
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., channel: _Optional[str] = ..., triggered: _Optional[int] = ..., sent: _Optional[int] = ..., primary_goal: _Optional[str] = ..., primary_conversions: _Optional[int] = ..., primary_rate: _Optional[float] = ...) -> None: ...
+
+class ListCampaignSummariesResponse(_message.Message):
+    __slots__ = ("campaigns", "next_page_token")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[CampaignSummary]
+    next_page_token: str
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[CampaignSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListCampaignVersionsRequest(_message.Message):
+    __slots__ = ("workspace_id", "name", "page_size", "page_token")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    page_size: int
+    page_token: str
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CampaignVersion(_message.Message):
+    __slots__ = ("version", "source_yaml", "file_name", "created_at", "current")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    source_yaml: str
+    file_name: str
+    created_at: _timestamp_pb2.Timestamp
+    current: bool
+    def __init__(self, version: _Optional[int] = ..., source_yaml: _Optional[str] = ..., file_name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListCampaignVersionsResponse(_message.Message):
+    __slots__ = ("versions", "next_page_token")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[CampaignVersion]
+    next_page_token: str
+    def __init__(self, versions: _Optional[_Iterable[_Union[CampaignVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCampaignDailyRequest(_message.Message):
+    __slots__ = ("workspace_id", "name", "days")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    days: int
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., days: _Optional[int] = ...) -> None: ...
+
+class CampaignDay(_message.Message):
+    __slots__ = ("day", "sent", "conversions")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    sent: int
+    conversions: int
+    def __init__(self, day: _Optional[str] = ..., sent: _Optional[int] = ..., conversions: _Optional[int] = ...) -> None: ...
+
+class GetCampaignDailyResponse(_message.Message):
+    __slots__ = ("days", "primary_goal")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_GOAL_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[CampaignDay]
+    primary_goal: str
+    def __init__(self, days: _Optional[_Iterable[_Union[CampaignDay, _Mapping]]] = ..., primary_goal: _Optional[str] = ...) -> None: ...
+
+class PreviewMessageRequest(_message.Message):
+    __slots__ = ("workspace_id", "name", "source_yaml", "user_id", "event_properties_json", "event_name", "event_time")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    EVENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    source_yaml: str
+    user_id: str
+    event_properties_json: bytes
+    event_name: str
+    event_time: _timestamp_pb2.Timestamp
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., source_yaml: _Optional[str] = ..., user_id: _Optional[str] = ..., event_properties_json: _Optional[bytes] = ..., event_name: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PreviewMessageResponse(_message.Message):
+    __slots__ = ("message", "addresses", "render_error", "conditions_hold", "attributes_json", "user_id", "channel", "warnings")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    RENDER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_HOLD_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_JSON_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    message: RenderedMessage
+    addresses: _containers.RepeatedCompositeFieldContainer[Address]
+    render_error: str
+    conditions_hold: bool
+    attributes_json: bytes
+    user_id: str
+    channel: str
+    warnings: _containers.RepeatedCompositeFieldContainer[ApplyWarning]
+    def __init__(self, message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., render_error: _Optional[str] = ..., conditions_hold: _Optional[bool] = ..., attributes_json: _Optional[bytes] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[ApplyWarning, _Mapping]]] = ...) -> None: ...

@@ -119,6 +119,26 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
                 _registered_method=True)
+        self.ListCampaignSummaries = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/ListCampaignSummaries',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesResponse.FromString,
+                _registered_method=True)
+        self.ListCampaignVersions = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/ListCampaignVersions',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignVersionsRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetCampaignDaily = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/GetCampaignDaily',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignDailyRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignDailyResponse.FromString,
+                _registered_method=True)
+        self.PreviewMessage = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/PreviewMessage',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -236,6 +256,36 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCampaignSummaries(self, request, context):
+        """The console's campaign list: each campaign with its channel and its figures (triggered,
+        sent, the primary goal's conversions and rate), a page at a time by name, in one call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaignVersions(self, request, context):
+        """A campaign's versions, newest first, each with the file it was applied from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignDaily(self, request, context):
+        """Sends and conversions of the primary goal per UTC day, the last `days` days (today included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewMessage(self, request, context):
+        """The message a campaign (as applied, or as a file not yet applied) would send a user now,
+        rendered exactly as Confirm renders it for delivery. Nothing is stored or sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -323,6 +373,26 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetSettings,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.SerializeToString,
+            ),
+            'ListCampaignSummaries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignSummaries,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesResponse.SerializeToString,
+            ),
+            'ListCampaignVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignVersions,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignVersionsRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignVersionsResponse.SerializeToString,
+            ),
+            'GetCampaignDaily': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignDaily,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignDailyRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignDailyResponse.SerializeToString,
+            ),
+            'PreviewMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewMessage,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -784,6 +854,114 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/GetSettings',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignSummaries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/ListCampaignSummaries',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/ListCampaignVersions',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignVersionsRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignDaily(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/GetCampaignDaily',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignDailyRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.GetCampaignDailyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/PreviewMessage',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,
