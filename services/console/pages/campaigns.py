@@ -10,12 +10,14 @@ applies are the same thing: `herald campaigns show NAME` gives back what was sav
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
+import yaml
 from google.protobuf.message import Message
 from herald.campaign.v1 import campaign_pb2
 from herald_common.grpcclient import request_metadata
@@ -255,6 +257,31 @@ def _verb_route(handler):
 # ---- the editor ----------------------------------------------------------------------------
 
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def line_of(source: str, path: str) -> int | None:
+    """The line (from 1) of the file where `path` ("filters.any_of[0].all_of[1].op") is written:
+    the key's line when the path names one, else its parent's; None when it cannot be found."""
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for name, index in _PATH_PART.findall(path):
+        if isinstance(node, yaml.MappingNode) and name:
+            found = next(((key, value) for key, value in node.value if getattr(key, "value", None) == name), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
 @dataclass
 class EditorForm:
     source_yaml: str = ""
@@ -268,6 +295,7 @@ def _editor_context(*, campaign: campaign_pb2.Campaign | None, form: EditorForm,
     status = campaign.status if campaign is not None else ""
     return {
         "campaign": campaign, "status": status, "form": form, "errors": errors or {}, "problem": problem,
+        "error_lines": {field: line_of(form.source_yaml, field) for field in (errors or {})},
         "preview": preview, "preview_errors": preview_errors or {}, "warnings": warnings or [],
         "action": campaign_path(campaign.name, "edit") if campaign is not None else "/campaigns/new",
         "path": campaign_path(campaign.name) if campaign is not None else "",

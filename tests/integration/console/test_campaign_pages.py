@@ -65,6 +65,7 @@ async def test_the_editor_shows_errors_by_path_keeps_the_input_and_saves_what_wa
     assert "<code class=\"path\">filters.any_of[0].all_of[0].op</code>: unknown operator &#39;gtt&#39;" in refused.text
     assert str(escape(CAMPAIGN)) in refused.text  # what was typed, kept
     assert 'aria-invalid="true" aria-describedby="source-errors"' in refused.text
+    assert '<span class="line">line 7</span> <code class="path">filters.any_of[0].all_of[0].op' in refused.text
     assert (await signed_in.backend.campaign.stub.ListCampaigns(
         campaign_pb2.ListCampaignsRequest(workspace_id=WORKSPACE))).campaigns == []
 
