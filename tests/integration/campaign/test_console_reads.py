@@ -214,9 +214,9 @@ def test_the_console_reads_use_their_indexes(sqlite_settings):
     queries = {
         "sent per campaign": "SELECT campaign_id, count(*) FROM send WHERE campaign_id IN ('a', 'b') AND status = 'sent' GROUP BY campaign_id",
         "sends by status": "SELECT status, count(*) FROM send WHERE campaign_id = 'a' GROUP BY status",
-        "sent per day": "SELECT sent_at FROM send WHERE campaign_id = 'a' AND status = 'sent' AND sent_at >= '2026-01-01'",
+        "sent per day": "SELECT substr(sent_at, 1, 10), count(*) FROM send WHERE campaign_id = 'a' AND status = 'sent' AND sent_at >= '2026-01-01' GROUP BY 1",
         "conversions": "SELECT campaign_id, goal_name, count(*) FROM goal_window WHERE campaign_id IN ('a') AND converted_at IS NOT NULL GROUP BY campaign_id, goal_name",
-        "conversions per day": "SELECT converted_at FROM goal_window WHERE campaign_id = 'a' AND goal_name = 'g' AND converted_at >= '2026-01-01'",
+        "conversions per day": "SELECT substr(converted_at, 1, 10), count(*) FROM goal_window WHERE campaign_id = 'a' AND goal_name = 'g' AND converted_at >= '2026-01-01' GROUP BY 1",
         "versions": "SELECT * FROM campaign_version WHERE campaign_id = 'a' AND version < 5 ORDER BY version DESC LIMIT 21",
         "page of campaigns": "SELECT * FROM campaign WHERE workspace_id = 'default' AND name > 'x' ORDER BY name LIMIT 101",
     }
@@ -226,5 +226,6 @@ def test_the_console_reads_use_their_indexes(sqlite_settings):
             assert "SEARCH" in plan and "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), (what, plan)
             if what in ("sent per campaign", "sends by status", "sent per day", "conversions", "conversions per day"):
                 assert "COVERING INDEX" in plan, (what, plan)
-            assert "TEMP B-TREE" not in plan, (what, plan)
+            if "per day" not in what:  # (a day's group is made in a small temporary tree: 30 of them)
+                assert "TEMP B-TREE" not in plan, (what, plan)
     engine.dispose()
