@@ -8,7 +8,6 @@ import json
 from datetime import datetime
 
 from herald.campaign.v1 import campaign_pb2
-from herald_common.grpcclient import request_metadata
 from herald_common.protoconv import set_timestamp
 from herald_common.settings import Settings
 
@@ -46,7 +45,7 @@ def register(commands, common: argparse.ArgumentParser) -> None:
 
 
 async def _call(client, method: str, request):
-    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=request_metadata())
+    return await getattr(client.stub, method)(request, timeout=client.timeout, metadata=client.metadata(method))
 
 
 def summary_document(summary: campaign_pb2.CampaignSummary) -> dict:

@@ -20,7 +20,6 @@ import orjson
 import yaml
 from google.protobuf.message import Message
 from herald.campaign.v1 import campaign_pb2
-from herald_common.grpcclient import request_metadata
 from herald_common.protoconv import to_datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -80,7 +79,7 @@ def campaign_path(name: str, *rest: str) -> str:
 
 async def rpc(services: Backend, method: str, request: Message, *, not_found: str | None = None):
     client = services.campaign
-    pending = getattr(client.stub, method)(request, timeout=client.timeout, metadata=request_metadata())
+    pending = getattr(client.stub, method)(request, timeout=client.timeout, metadata=client.metadata(method))
     return await services.call("campaign", pending, not_found=not_found)
 
 

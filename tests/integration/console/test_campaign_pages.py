@@ -12,10 +12,13 @@ from datetime import UTC, datetime
 import orjson
 from herald.campaign.v1 import campaign_pb2
 from herald.identity.v1 import identity_pb2
+from herald_common.access import Caller
+from herald_common.clients import IdentityClient
 from herald_common.protoconv import set_timestamp
+from herald_common.testing import AuthorizedStub
 from markupsafe import escape
 
-from tests.integration.console.conftest import WORKSPACE, track
+from tests.integration.console.conftest import INTERNAL_TOKEN, WORKSPACE, track
 
 CAMPAIGN = """name: Welcome mail
 trigger:
@@ -37,13 +40,18 @@ FIXED = CAMPAIGN.replace("op: gtt, value: 1", "op: exists")
 
 
 async def identify(console, user_id: str, **traits) -> None:
+    """A Segment identify, handed to identity as the gateway does (with the gateway's token)."""
     call = identity_pb2.IdentifyCall(message_id=uuid.uuid4().hex, user_id=user_id, traits_json=orjson.dumps(traits))
     set_timestamp(call.timestamp, datetime.now(UTC))
-    await console.backend.identity.identify(identity_pb2.IdentifyRequest(workspace_id=WORKSPACE, calls=[call]))
+    gateway = IdentityClient(console.backend.identity.address, 10, caller=Caller(internal_token=INTERNAL_TOKEN))
+    try:
+        await gateway.identify(identity_pb2.IdentifyRequest(workspace_id=WORKSPACE, calls=[call]))
+    finally:
+        await gateway.close()
 
 
 async def source_of(console, name: str) -> str:
-    campaign = await console.backend.campaign.stub.GetCampaign(
+    campaign = await AuthorizedStub(console.backend.campaign).GetCampaign(
         campaign_pb2.GetCampaignRequest(workspace_id=WORKSPACE, name=name))
     return campaign.source_yaml
 
@@ -66,7 +74,7 @@ async def test_the_editor_shows_errors_by_path_keeps_the_input_and_saves_what_wa
     assert str(escape(CAMPAIGN)) in refused.text  # what was typed, kept
     assert 'aria-invalid="true" aria-describedby="source-errors"' in refused.text
     assert '<span class="line">line 7</span> <code class="path">filters.any_of[0].all_of[0].op' in refused.text
-    assert (await signed_in.backend.campaign.stub.ListCampaigns(
+    assert (await AuthorizedStub(signed_in.backend.campaign).ListCampaigns(
         campaign_pb2.ListCampaignsRequest(workspace_id=WORKSPACE))).campaigns == []
 
     typed = FIXED.replace("\n", "\r\n")  # as a browser sends a textarea
@@ -100,7 +108,7 @@ async def test_preview_renders_for_a_user_with_their_latest_trigger_event_or_typ
     assert nobody.status_code == 400 and "User id no user &#39;ghost&#39;" in nobody.text
     broken = await signed_in.post("/campaigns/new", {"source_yaml": CAMPAIGN, "action": "preview", "preview_user": "pv1"})
     assert broken.status_code == 400 and "filters.any_of[0].all_of[0].op" in broken.text
-    assert (await signed_in.backend.campaign.stub.ListCampaigns(
+    assert (await AuthorizedStub(signed_in.backend.campaign).ListCampaigns(
         campaign_pb2.ListCampaignsRequest(workspace_id=WORKSPACE))).campaigns == []  # a preview saves nothing
 
 
@@ -148,7 +156,7 @@ async def test_unknown_campaign_bad_token_csrf_and_a_service_down(signed_in):
     assert (await signed_in.client.get("/campaigns?page=garbage")).status_code == 303
     forged = await signed_in.client.post("/campaigns/new", data={"source_yaml": FIXED, "action": "live"})
     assert forged.status_code == 403
-    assert (await signed_in.backend.campaign.stub.ListCampaigns(
+    assert (await AuthorizedStub(signed_in.backend.campaign).ListCampaigns(
         campaign_pb2.ListCampaignsRequest(workspace_id=WORKSPACE))).campaigns == []
     await signed_in.running["campaign"].stop()
     down = await signed_in.client.get("/campaigns")

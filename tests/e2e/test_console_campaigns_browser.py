@@ -1,0 +1,199 @@
+"""The campaign pages in a real browser (Playwright driving Debian's chromium, headless; the
+fixtures of tests/e2e/browser.py) against the suite as `herald up` starts it, fed by Segment's own
+Python library: sign in, write a campaign in the editor with an error first (shown inline by its
+path and line), fix it, preview it for a user, make it live, watch its send and conversion appear
+on its page, pause it behind its confirmation. `herald campaigns show` gives back the file the
+browser saved. Screenshots: the campaign list, the campaign page and the editor (`make
+screenshots` writes them into docs/console/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Suite, launch
+
+try:  # the console's browser fixtures (console-people's slice)
+    from tests.e2e import browser as browsers
+except ImportError:  # not on this checkout yet: the few this test needs, below
+    browsers = None
+
+BROKEN = """name: Welcome mail
+trigger:
+  event: "[Segment] Signed Up"
+filters:
+  any_of:
+    - all_of:
+        - { source: event, property: plan, op: gtt, value: 1 }
+message:
+  channel: email
+  subject: "Welcome, {{ first_name | default: 'there' }}"
+  body: |
+    Hi {{ first_name | default: 'there' }},
+    your {{ event.plan }} plan is ready.
+goals:
+  - name: Activated
+    event: "[Segment] Activated"
+    within: 1d
+"""
+FIXED = BROKEN.replace("op: gtt, value: 1", "op: exists")
+
+
+class _MinimalBrowsers:
+    """What this test uses of tests/e2e/browser.py, for a checkout without it."""
+
+    CHROMIUM = os.environ.get("HERALD_CHROMIUM", "/usr/bin/chromium")
+    PHONE_VIEWPORT = {"width": 390, "height": 844}
+    DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
+
+    @contextmanager
+    def open_browser(self):
+        reason = None
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "Playwright for Python is not installed (make install)"
+        if reason is None and not (Path(self.CHROMIUM).exists() or shutil.which(self.CHROMIUM)):
+            reason = f"no chromium at {self.CHROMIUM} (apt-get install -y chromium, or HERALD_CHROMIUM=path)"
+        if reason is not None:
+            if os.environ.get("HERALD_REQUIRE_BROWSER") == "1":
+                pytest.fail(f"HERALD_REQUIRE_BROWSER=1 but {reason}")
+            pytest.skip(reason)
+        with sync_playwright() as playwright:
+            args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root without it
+            opened = playwright.chromium.launch(executable_path=self.CHROMIUM, headless=True, args=args)
+            try:
+                yield opened
+            finally:
+                opened.close()
+
+    def new_page(self, browser, suite):
+        context = browser.new_context(base_url=suite.console_url, viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(15_000)
+        return context.new_page()
+
+    def screenshot(self, page, name: str):
+        folder = self.DOCS if os.environ.get("HERALD_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "herald-console-screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled", caret="hide")
+
+
+if browsers is None:
+    browsers = _MinimalBrowsers()
+
+    @pytest.fixture(scope="module")
+    def browser():
+        with browsers.open_browser() as opened:
+            yield opened
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory) -> Iterator[Suite]:
+    """The campaign has filters: a settle of one second instead of a minute before they are read."""
+    with launch(tmp_path_factory.mktemp("console-campaigns"), HERALD_SETTLE_SECONDS="1") as running:
+        yield running
+
+
+def segment(suite: Suite):
+    from segment import analytics
+
+    errors: list[str] = []
+    client = analytics.Client(suite.write_key, host=suite.gateway_url, gzip=True, upload_interval=0.05, max_retries=3,
+                              on_error=lambda error, batch: errors.append(str(error)))
+    return client, errors
+
+
+def figure(page, label: str):
+    """The value of one figure of a campaign's page."""
+    return page.locator(".figures > div", has=page.locator("dt", has_text=label)).locator("dd").first
+
+
+def reload_until(page, locator, text: str, tries: int = 60) -> None:
+    for _ in range(tries):
+        page.reload()
+        if locator.inner_text() == text:
+            return
+        page.wait_for_timeout(250)
+
+
+def test_write_preview_launch_watch_and_pause_a_campaign(browser, suite):
+    from playwright.sync_api import expect
+
+    client, errors = segment(suite)
+    client.identify("bea-1", {"email": "bea@example.com", "first_name": "Bea"})
+    client.track("bea-1", "Signed Up", {"plan": "Team"})  # before the campaign exists: the preview's event
+    client.flush()
+    assert not errors, errors
+
+    page = browsers.new_page(browser, suite)
+    page.goto("/campaigns")
+    expect(page).to_have_url(f"{suite.console_url}/login?next=/campaigns")
+    page.get_by_label("Admin token").fill(suite.admin_token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
+
+    # the editor: an error first, shown inline by its path and line, the file kept as typed
+    page.get_by_role("link", name="+ New campaign").click()
+    page.get_by_label("Campaign file (YAML)").fill(BROKEN)
+    page.get_by_role("button", name="Save and go live").click()
+    problems = page.locator("#source-errors")
+    expect(problems).to_contain_text("line 7 filters.any_of[0].all_of[0].op: unknown operator 'gtt'")
+    expect(page.get_by_label("Campaign file (YAML)")).to_have_attribute("aria-invalid", "true")
+    assert page.get_by_label("Campaign file (YAML)").input_value() == BROKEN
+    browsers.screenshot(page, "campaign-editor-refused")
+    page.get_by_label("Campaign file (YAML)").fill(FIXED)
+
+    # the preview for a user, after their latest trigger event as herald recorded it
+    page.get_by_label("User id").fill("bea-1")
+    page.get_by_role("button", name="Preview the message").click()
+    preview = page.locator("#preview")
+    expect(preview.locator(".subject")).to_have_text("Welcome, Bea")
+    expect(preview).to_contain_text("your Team plan is ready.")
+    expect(preview).to_contain_text("bea@example.com")
+    browsers.screenshot(page, "campaign-editor")
+
+    page.get_by_role("button", name="Save and go live").click()
+    expect(page.get_by_role("heading", name="Welcome mail")).to_be_visible()
+    expect(page.locator("h1 .badge")).to_have_text("live")
+    assert suite.herald_json("campaigns", "show", "Welcome mail")["source_yaml"] == FIXED  # what the browser saved
+
+    # its send and conversion appear on its page
+    client.track("bea-1", "Signed Up", {"plan": "Pro"})
+    client.flush()
+    reload_until(page, figure(page, "Sent"), "1")
+    expect(figure(page, "Sent")).to_have_text("1")
+    client.track("bea-1", "Activated", {})
+    client.flush()
+    reload_until(page, figure(page, "Conversion (Activated)"), "100.0%")
+    expect(figure(page, "Conversion (Activated)")).to_have_text("100.0%")
+    expect(page.locator("figure.chart canvas")).to_be_visible()  # Chart.js drew the per-day table
+    expect(page.locator("section", has_text="Latest sends").get_by_role("link", name="bea-1")).to_be_visible()
+    browsers.screenshot(page, "campaign")
+
+    # pause, behind its confirmation page
+    page.get_by_role("link", name="Pause…").click()
+    expect(page.get_by_role("heading", name="Pause Welcome mail?")).to_be_visible()
+    page.get_by_role("button", name="Pause Welcome mail").click()
+    expect(page.locator("h1 .badge")).to_have_text("paused")
+    assert suite.herald_json("campaigns", "show", "Welcome mail")["status"] == "paused"
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Campaigns").click()
+    row = page.locator("tr", has=page.get_by_role("link", name="Welcome mail"))
+    expect(row).to_contain_text("paused")
+    expect(row).to_contain_text("100.0%")
+    browsers.screenshot(page, "campaigns")
+
+    # on a phone the table scrolls inside its box; the page itself does not scroll sideways
+    page.set_viewport_size(browsers.PHONE_VIEWPORT)
+    page.goto("/campaigns/Welcome%20mail")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    browsers.screenshot(page, "campaign-phone")
+    page.context.close()
+    client.shutdown()
+    assert not errors, errors
