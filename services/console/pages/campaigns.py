@@ -124,7 +124,7 @@ def extra_figures(stats: campaign_pb2.CampaignStats) -> list[dict[str, Any]]:
         if descriptor.message_type is not None and descriptor.message_type.GetOptions().map_entry:
             if value:
                 found.append({"kind": "map", "label": label, "items": sorted(dict(value).items())})
-        elif descriptor.label == descriptor.LABEL_REPEATED:
+        elif _repeated(descriptor):
             if descriptor.message_type is not None and len(value):
                 columns = [f.name for f in descriptor.message_type.fields]
                 found.append({"kind": "table", "label": label, "columns": [c.replace("_", " ") for c in columns],
@@ -140,6 +140,12 @@ def extra_figures(stats: campaign_pb2.CampaignStats) -> list[dict[str, Any]]:
         else:
             found.append({"kind": "figure", "label": label, "value": _plain(value)})
     return found
+
+
+def _repeated(descriptor) -> bool:
+    """Whether a field is repeated (protobuf 6 has `is_repeated`; older ones only `label`)."""
+    repeated = getattr(descriptor, "is_repeated", None)
+    return bool(repeated) if repeated is not None else descriptor.label == descriptor.LABEL_REPEATED
 
 
 def _plain(value: Any) -> Any:
