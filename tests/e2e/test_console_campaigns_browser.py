@@ -8,21 +8,12 @@ screenshots` writes them into docs/console/)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
+from tests.e2e import browser as browsers
 from tests.e2e.harness import Suite, launch
-
-try:  # the console's browser fixtures (console-people's slice)
-    from tests.e2e import browser as browsers
-except ImportError:  # not on this checkout yet: the few this test needs, below
-    browsers = None
 
 BROKEN = """name: Welcome mail
 trigger:
@@ -43,54 +34,6 @@ goals:
     within: 1d
 """
 FIXED = BROKEN.replace("op: gtt, value: 1", "op: exists")
-
-
-class _MinimalBrowsers:
-    """What this test uses of tests/e2e/browser.py, for a checkout without it."""
-
-    CHROMIUM = os.environ.get("HERALD_CHROMIUM", "/usr/bin/chromium")
-    PHONE_VIEWPORT = {"width": 390, "height": 844}
-    DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
-
-    @contextmanager
-    def open_browser(self):
-        reason = None
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "Playwright for Python is not installed (make install)"
-        if reason is None and not (Path(self.CHROMIUM).exists() or shutil.which(self.CHROMIUM)):
-            reason = f"no chromium at {self.CHROMIUM} (apt-get install -y chromium, or HERALD_CHROMIUM=path)"
-        if reason is not None:
-            if os.environ.get("HERALD_REQUIRE_BROWSER") == "1":
-                pytest.fail(f"HERALD_REQUIRE_BROWSER=1 but {reason}")
-            pytest.skip(reason)
-        with sync_playwright() as playwright:
-            args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root without it
-            opened = playwright.chromium.launch(executable_path=self.CHROMIUM, headless=True, args=args)
-            try:
-                yield opened
-            finally:
-                opened.close()
-
-    def new_page(self, browser, suite):
-        context = browser.new_context(base_url=suite.console_url, viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(15_000)
-        return context.new_page()
-
-    def screenshot(self, page, name: str):
-        folder = self.DOCS if os.environ.get("HERALD_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "herald-console-screenshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled", caret="hide")
-
-
-if browsers is None:
-    browsers = _MinimalBrowsers()
-
-    @pytest.fixture(scope="module")
-    def browser():
-        with browsers.open_browser() as opened:
-            yield opened
 
 
 @pytest.fixture(scope="module")
