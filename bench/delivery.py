@@ -9,7 +9,10 @@
 2. Schedules --pending sends due over the next three days (Schedule calls of 5,000) and reports
    delivery's resident memory: `delivery_rss_mb_1m_pending` (sends live in the database).
 3. Burst: --burst sends all due at the same instant; `dispatch_sends_per_s` is how many the sink
-   accepted per second from that instant until the last one.
+   accepted per second from that instant until the last one. Then the same burst again with three
+   frequency caps on every send (a rolling day, a rolling week on email, a calendar day; none
+   reached, so every send is checked and counted and none is held back):
+   `dispatch_sends_per_s_with_caps`, and its ratio to the plain burst (target: at least 0.9).
 4. Paced: --paced sends due one after another at --paced-rate a second; lateness is the sink's
    accept time minus each send's due time: `dispatch_lateness_p99_s` (and p50).
 5. Checks at the sink that every dispatched send arrived exactly once.
@@ -87,8 +90,20 @@ def run_campaign(port: int) -> None:
         server, _, campaign = await start_scripted_campaign(f"127.0.0.1:{port}")
         go = campaign.go
 
+        from herald.campaign.v1 import campaign_pb2
+
+        caps = campaign_pb2.SendPolicy(frequency_caps=[
+            campaign_pb2.FrequencyCap(channel="any", max=10, per_seconds=86_400, per="1d"),
+            campaign_pb2.FrequencyCap(channel="email", max=20, per_seconds=7 * 86_400, per="7d"),
+            campaign_pb2.FrequencyCap(channel="any", max=5, calendar_day=True, per="calendar_day"),
+        ])
+
         def decide(send_id: str):
-            return go(send_id, addresses=[("email", f"{send_id}@bench.example")], subject="Your cart", body="Come back")
+            answer = go(send_id, addresses=[("email", f"{send_id}@bench.example")], subject="Your cart", body="Come back",
+                        timezone="Europe/Berlin")
+            if send_id.startswith("capped-"):
+                answer.policy.CopyFrom(caps)
+            return answer
 
         campaign.decide = decide
         stopping = asyncio.Event()
@@ -248,13 +263,26 @@ async def run(args) -> int:
              delivery_cores=round(cpu_used["delivery"] / span, 2))
         emit("dispatch_burst_lateness_p99_s", round(percentile([at - due.timestamp() for at in burst], 0.99), 3), "s",
              note="queueing inside a burst, not timer accuracy")
+        plain_rate = len(burst) / span
+
+        # 2b. the same burst with three frequency caps on every send
+        due = datetime.now(UTC) + timedelta(seconds=max(3.0, args.burst / 10_000 + 2))
+        await schedule_all(client, "capped-", args.burst, lambda i: due)
+        say(f"burst of {args.burst:,} with three caps due at {due.time()} ...")
+        await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+        arrived = await wait_for_sink(sink_out, 2 * args.burst, delivery, timeout=120 + args.burst / 100)
+        capped = [at for name, at in arrived if name.startswith("capped-")]
+        span = max(capped) - due.timestamp()
+        emit("dispatch_sends_per_s_with_caps", round(len(capped) / span), "sends/s", sends=len(capped),
+             seconds=round(span, 2), caps=3, ratio_to_plain=round(len(capped) / span / plain_rate, 3),
+             target="ratio >= 0.9", note="as the burst above, every send checked against 3 caps and counted")
 
         # 3. paced sends: lateness of the timer and the pipeline
         first = datetime.now(UTC) + timedelta(seconds=max(3.0, args.paced / 5_000 + 2))
         step = 1.0 / args.paced_rate
         await schedule_all(client, "paced-", args.paced, lambda i: first + timedelta(seconds=i * step))
         say(f"{args.paced:,} paced sends at {args.paced_rate:g}/s from {first.time()} ...")
-        arrived = await wait_for_sink(sink_out, args.burst + args.paced, delivery,
+        arrived = await wait_for_sink(sink_out, 2 * args.burst + args.paced, delivery,
                                       timeout=60 + args.paced / args.paced_rate * 3)
         due_of = {f"paced-{start}-{i}": first.timestamp() + (start + i) * step
                   for start in range(0, args.paced, SCHEDULE_BATCH) for i in range(min(SCHEDULE_BATCH, args.paced - start))}
@@ -267,7 +295,7 @@ async def run(args) -> int:
         # 4. none lost, none twice
         await asyncio.sleep(1)
         counts = Counter(name for name, _ in read_sink(sink_out))
-        expected = args.burst + args.paced
+        expected = 2 * args.burst + args.paced
         repeats = sum(n - 1 for n in counts.values() if n > 1)
         emit("dispatch_delivered", len(counts), "sends", expected=expected, repeats=repeats)
         if len(counts) != expected or repeats:

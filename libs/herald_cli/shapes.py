@@ -111,6 +111,10 @@ def stats_document(stats: campaign_pb2.CampaignStats) -> dict[str, Any]:
         "cancelled": stats.cancelled,
         "unknown": stats.unknown,
         "not_entered": dict(sorted(stats.not_entered.items())),
+        "held_out": stats.held_out,
+        "held_out_by_group": dict(sorted(stats.held_out_by_group.items())),
+        "holdout": stats.holdout or None,
+        "min_group_size": stats.min_group_size,
         "goals": [
             {
                 "name": goal.name,
@@ -120,8 +124,32 @@ def stats_document(stats: campaign_pb2.CampaignStats) -> dict[str, Any]:
                 "average_seconds_to_convert": (
                     goal.average_seconds_to_convert if goal.HasField("average_seconds_to_convert") else None
                 ),
+                "treatment": {"size": stats.sent, "conversions": goal.treatment_conversions, "rate": goal.treatment_rate},
+                "control": {"size": stats.held_out, "conversions": goal.control_conversions, "rate": goal.control_rate},
+                "lift": goal.lift if goal.HasField("lift") else None,
+                "confidence": goal.confidence if goal.HasField("confidence") else None,
+                "enough_data": goal.enough_data,
             }
             for goal in stats.goals
+        ],
+        "variants": [
+            {
+                "name": variant.name,
+                "weight": variant.weight or None,
+                "sent": variant.sent,
+                "goals": [
+                    {
+                        "name": goal.name,
+                        "conversions": goal.conversions,
+                        "rate": goal.rate,
+                        "chance_to_beat_first": (
+                            goal.chance_to_beat_first if goal.HasField("chance_to_beat_first") else None
+                        ),
+                    }
+                    for goal in variant.goals
+                ],
+            }
+            for variant in stats.variants
         ],
     }
 

@@ -272,6 +272,15 @@ def reentry_allows(reentry: Reentry, *, previous: Iterable[datetime], now: datet
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One arm of an A/B test: a share (weight, out of 100) of the users not held out."""
+
+    name: str
+    weight: int
+    message: Message
+
+
+@dataclass(frozen=True)
 class CampaignSpec:
     """A campaign as its file describes it, parsed and checked (spec.parse_campaign)."""
 
@@ -288,6 +297,20 @@ class CampaignSpec:
     # its sends neither wait for a cap nor use one up.
     transactional: bool = False
     on_cap: str = "suppress"  # a send a frequency cap stops: suppressed, or deferred until the cap allows it
+    # Experiments: the share of entering users held out (a control group: everything happens
+    # but the provider call), and A/B variants (with variants, `message` is the first's).
+    holdout: float = 0.0
+    holdout_text: str = ""
+    variants: tuple[Variant, ...] = ()
+
+    def variant(self, name: str) -> Variant | None:
+        return next((variant for variant in self.variants if variant.name == name), None)
+
+    def message_for(self, variant: str) -> Message:
+        """What a send assigned to `variant` says: that variant's message; a send whose variant
+        this version no longer has (a promote, an edit) gets the campaign's message."""
+        chosen = self.variant(variant) if variant else None
+        return chosen.message if chosen is not None else self.message
 
     @property
     def channel(self) -> str:

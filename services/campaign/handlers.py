@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+import yaml
 from herald_common.bulk import insert_rows
 from herald_common.clock import as_utc
-from herald_common.errors import FailedPrecondition, FieldError, NotFound
+from herald_common.errors import FailedPrecondition, FieldError, InvalidArgument, NotFound
 from herald_common.steps import StepLog
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
 from herald_services.campaign.domain import (
@@ -28,6 +29,7 @@ from herald_services.campaign.domain import (
     reentry_allows,
     render_message,
 )
+from herald_services.campaign import experiments
 from herald_services.campaign.evidence import filter_facts, reentry_rule, rule_facts
 from herald_services.campaign.filters import (
     as_boolean,
@@ -35,7 +37,7 @@ from herald_services.campaign.filters import (
     filters_match,
 )
 from herald_services.campaign.limits import NO_SETTINGS, WorkspaceSettings, parse_settings
-from herald_services.campaign.spec import check_campaign
+from herald_services.campaign.spec import check_campaign, load_yaml
 from herald_services.campaign.store import (
     CampaignRecord,
     CampaignVersionRecord,
@@ -61,7 +63,11 @@ from sqlalchemy import (
 )
 
 STATUSES = ("draft", "live", "paused", "archived")
-TERMINAL = frozenset({"sent", "failed", "suppressed", "cancelled", "unknown"})
+TERMINAL = frozenset({"sent", "failed", "suppressed", "cancelled", "unknown", "held_out"})
+# A send that reached the moment its message would go out: sent, or held out (a control group's;
+# its goal windows open then, as a sent message's would).
+REACHED = frozenset({"sent", "held_out"})
+HOLDOUT, GLOBAL_CONTROL = "holdout", "global_control"
 SEND_NAMESPACE = uuid.UUID("6f1d7c52-3c4e-4b7f-9a51-2f0d9b8e4a10")
 ADDRESS_KINDS = {"email": ("email",), "sms": ("phone",), "voice": ("phone",), "push": ("apns", "fcm"), "webhook": ("url",)}
 
@@ -326,6 +332,7 @@ def _trigger(
     counts: dict[tuple[str, str], int] = defaultdict(int)
     sends: list[dict[str, Any]] = []
     watches: list[dict[str, Any]] = []
+    global_control: dict[str, WorkspaceSettings] | None = None  # read once, when a send is made
     for event in fresh:
         for known in triggers.get((event.workspace_id, event.name), ()):
             spec = known.spec
@@ -361,30 +368,36 @@ def _trigger(
             counts[(known.id, "entered")] += 1
             entered[key] = event.timestamp
             send_id = send_id_for(known.id, event.id)
+            if global_control is None:
+                global_control = settings_of(connection, {e.workspace_id for e in fresh})
+            control, variant, decided = assign(known, event, global_control[event.workspace_id])
+            message = spec.message_for(variant)
             # Timing counts from when herald learned of the event: the settle period exists
             # because identify and track arrive in any order, which is about arrival.
             trigger_at = max(event.timestamp, event.received_at) if event.received_at else event.timestamp
             filtered = spec.filters is not None
             if step is not None:
                 due_at = spec.due_at(trigger_at, settle=settle)
-                detail: dict[str, Any] = {"channel": spec.channel, "due_at": due_at}
+                detail: dict[str, Any] = {"channel": message.channel, "due_at": due_at}
                 if spec.reentry.mode != "every_time":
                     detail["reentry"] = reentry_rule(spec.reentry)
                     detail["last_entered_at"] = previous
                 if spec.delay:
                     detail["delay_seconds"] = int(spec.delay.total_seconds())
                 step("entered", "scheduled", detail, send_id)
+                for name, outcome_, detail in decided:
+                    step(name, outcome_, detail, send_id)
                 if filtered:
                     step("settle", "waiting", {"seconds": int(settle.total_seconds()), "until": trigger_at + settle,
                                                "due_at": due_at}, send_id)
             sends.append({
                 "id": send_id, "workspace_id": event.workspace_id, "campaign_id": known.id, "version": known.version,
                 "confirmed_version": None, "profile_id": event.profile_id, "user_id": event.user_id,
-                "channel": spec.channel, "trigger_event_id": event.id, "trigger_name": event.name,
+                "channel": message.channel, "trigger_event_id": event.id, "trigger_name": event.name,
                 "trigger_properties": event.properties_text, "triggered_at": event.timestamp,
                 "trigger_at": trigger_at, "settle_until": trigger_at + settle if filtered else None,
                 "due_at": spec.due_at(trigger_at, settle=settle), "status": "scheduled", "outcome": "",
-                "sent_at": None, "handed_off": False, "created_at": now,
+                "sent_at": None, "handed_off": False, "created_at": now, "control": control, "variant": variant,
             })
             for name in {rule.event for rule in spec.cancel_if}:
                 watches.append({"send_id": send_id, "event_name": name, "workspace_id": event.workspace_id,
@@ -396,6 +409,32 @@ def _trigger(
         outcome.new_sends.extend(sends)
     _add_counts(connection, counts)
     outcome.kept_out += sum(count for (_, reason), count in counts.items() if reason != "entered")
+
+
+def assign(known: KnownCampaign, event: IncomingEvent, settings: WorkspaceSettings
+           ) -> tuple[str, str, list[tuple[str, str, dict[str, Any]]]]:
+    """A new send's group: the workspace's global control (transactional campaigns are exempt),
+    else the campaign's holdout, else treatment with its variant, by sticky hashes
+    (experiments.py). Returns (control, variant, the decisions as (step, outcome, detail))."""
+    spec = known.spec
+    key = experiments.user_key(event.user_id, event.profile_id)
+    decided: list[tuple[str, str, dict[str, Any]]] = []
+    if settings.global_control > 0 and not spec.transactional:
+        held = experiments.in_global_control(event.workspace_id, key, settings.global_control)
+        decided.append((GLOBAL_CONTROL, "control" if held else "treatment",
+                        {"global_control": settings.global_control_text}))
+        if held:
+            return GLOBAL_CONTROL, "", decided
+    if spec.holdout > 0:
+        held = experiments.in_holdout(known.id, key, spec.holdout)
+        decided.append((HOLDOUT, "control" if held else "treatment", {"holdout": spec.holdout_text}))
+        if held:
+            return HOLDOUT, "", decided
+    if not spec.variants:
+        return "", "", decided
+    chosen = spec.variants[experiments.choose_variant(known.id, key, [v.weight for v in spec.variants])]
+    decided.append(("variant", chosen.name, {"weight": chosen.weight, "variants": len(spec.variants)}))
+    return "", chosen.name, decided
 
 
 def _not_live(catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime, steps: StepLog) -> None:
@@ -660,6 +699,10 @@ class Decision:
     settings: WorkspaceSettings = NO_SETTINGS
     transactional: bool = False
     on_cap: str = "suppress"
+    # A control group's send (the campaign's holdout or the workspace's global control): delivery
+    # does everything but the provider call and reports it held_out.
+    held_out: bool = False
+    variant: str = ""
 
 
 def send_for_confirm(connection: Connection, send_id: str) -> dict[str, Any]:
@@ -711,6 +754,10 @@ def confirm(
             detail = {"addresses": len(decision.addresses), "kinds": sorted({a.kind for a in decision.addresses})}
             if decision.timezone:
                 detail["timezone"] = decision.timezone
+            if decision.held_out:
+                detail["held_out"] = True
+            if decision.variant:
+                detail["variant"] = decision.variant
         else:
             detail = {"reason": decision.reason}
         _send_step(steps, send, now, "confirm", "go" if decision.go else ("hold" if decision.hold else "suppressed"),
@@ -766,15 +813,18 @@ def _decide(
     context = message_context(user_id=user["user_id"] or send["user_id"], attributes=attributes,
                               event_name=send["trigger_name"], event_properties=trigger_properties,
                               event_time=as_utc(send["triggered_at"]))
+    # A held-out send is rendered and addressed too: the control group faces every suppression
+    # the treatment does, up to the provider call, which delivery skips.
+    template = spec.message_for(send["variant"])
     try:
-        message = render_message(spec.message, context)
+        message = render_message(template, context)
     except RenderFailed as error:
         return _suppress(connection, send, f"render_failed: {error}", base)
-    addresses = _addresses(spec.channel, attributes, user["devices"], message)
+    addresses = _addresses(template.channel, attributes, user["devices"], message)
     if not addresses:
         if steps.enabled:
             _send_step(steps, send, now, "no_address", "suppressed",
-                       {"channel": spec.channel, "needs": NEEDED_ADDRESS[spec.channel]})
+                       {"channel": template.channel, "needs": NEEDED_ADDRESS[template.channel]})
         return _suppress(connection, send, "no_address", base)
     connection.execute(
         update(SendRecord.__table__).where(SendRecord.id == send["id"], SendRecord.status == "scheduled")
@@ -785,7 +835,8 @@ def _decide(
         settings = get_settings(connection, send["workspace_id"]).settings
     return Decision(True, message=message, addresses=addresses,
                     timezone=timezone if isinstance(timezone, str) else "", settings=settings,
-                    transactional=spec.transactional, on_cap=spec.on_cap, **base)
+                    transactional=spec.transactional, on_cap=spec.on_cap, held_out=bool(send["control"]),
+                    variant=send["variant"], **base)
 
 
 NEEDED_ADDRESS = {"email": "email", "sms": "phone_number", "voice": "phone_number", "push": "an apns or fcm device",
@@ -838,11 +889,13 @@ def mark_sent(
         return
     if status not in TERMINAL:
         raise FailedPrecondition(f"status {status!r} is not one of scheduled, {', '.join(sorted(TERMINAL))}")
-    if status == "sent":
+    if status in REACHED:
         sent_at = sent_at or now
-    if not _finish(connection, send_id, status=status, outcome=outcome, sent_at=sent_at if status == "sent" else None):
+    if status == "held_out":
+        outcome = f"held out: {send['control'] or HOLDOUT} (not sent)"
+    if not _finish(connection, send_id, status=status, outcome=outcome, sent_at=sent_at if status in REACHED else None):
         return
-    if status != "sent":
+    if status not in REACHED:
         return
     spec = catalogue.spec(connection, send["campaign_id"], send["confirmed_version"] or send["version"])
     windows = [
@@ -859,7 +912,7 @@ def mark_sent(
         for window in windows:
             _send_step(steps, send, now, "goal_window", "opened",
                        {"goal": window["goal_name"], "event": window["goal_event"], "opens_at": window["opens_at"],
-                        "closes_at": window["closes_at"]})
+                        "closes_at": window["closes_at"], **({"held_out": True} if status == "held_out" else {})})
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -897,9 +950,13 @@ class Stats:
     suppressed: int = 0
     cancelled: int = 0
     unknown: int = 0
+    held_out: int = 0
     suppressed_by_reason: dict[str, int] = field(default_factory=dict)
     not_entered: dict[str, int] = field(default_factory=dict)
+    held_out_by_group: dict[str, int] = field(default_factory=dict)  # holdout, global_control
     goals: list[dict[str, Any]] = field(default_factory=list)
+    holdout: str = ""  # as written, "10%"
+    variants: list[dict[str, Any]] = field(default_factory=list)
 
 
 def campaign_stats(connection: Connection, catalogue: Catalogue, workspace_id: str, name: str) -> Stats:
@@ -911,36 +968,133 @@ def campaign_stats(connection: Connection, catalogue: Catalogue, workspace_id: s
         stats.triggered += count
         if reason != "entered":
             stats.not_entered[reason] = count
+    spec = known.spec
+    stats.holdout = spec.holdout_text if spec.holdout > 0 else ""
     table = SendRecord.__table__
-    # Counted in the (campaign, status, sent_at) index without reading a row; only suppressed
-    # sends are read, for their reasons.
-    for status, count in connection.execute(
-        select(table.c.status, func.count()).where(table.c.campaign_id == known.id).group_by(table.c.status)
+    sent_by_variant: dict[str, int] = defaultdict(int)
+    for status, outcome, control, variant, count in connection.execute(
+        select(table.c.status, table.c.outcome, table.c.control, table.c.variant, func.count())
+        .where(table.c.campaign_id == known.id)
+        .group_by(table.c.status, table.c.outcome, table.c.control, table.c.variant)
     ):
         stats.scheduled += count
-        if status in ("sent", "failed", "suppressed", "cancelled", "unknown"):
+        if status in ("sent", "failed", "suppressed", "cancelled", "unknown", "held_out"):
             setattr(stats, status, getattr(stats, status) + count)
-    if stats.suppressed:
-        for outcome, count in connection.execute(
-            select(table.c.outcome, func.count()).where(table.c.campaign_id == known.id, table.c.status == "suppressed")
-            .group_by(table.c.outcome)
-        ):
+        if status == "suppressed":
             reason = outcome.split(":", 1)[0] or "unknown"
             stats.suppressed_by_reason[reason] = stats.suppressed_by_reason.get(reason, 0) + count
+        elif status == "held_out":
+            stats.held_out_by_group[control] = stats.held_out_by_group.get(control, 0) + count
+        elif status == "sent":
+            sent_by_variant[variant] += count
+    # Conversions by the group of the send whose window converted: treatment (sent, by variant)
+    # or control (held out).
     windows = GoalWindowRecord.__table__
-    converted = {name: (count, average) for name, count, average in connection.execute(
-        select(windows.c.goal_name, func.count(), func.avg(windows.c.seconds_to_convert))
+    converted: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    averages: dict[str, tuple[int, float]] = {}
+    for name, status, variant, count, average in connection.execute(
+        select(windows.c.goal_name, table.c.status, table.c.variant, func.count(),
+               func.avg(windows.c.seconds_to_convert))
+        .join(table, table.c.id == windows.c.send_id)
         .where(windows.c.campaign_id == known.id, windows.c.converted_at.is_not(None))
-        .group_by(windows.c.goal_name)
-    )}
-    for goal in known.spec.goals:
-        conversions, average = converted.get(goal.name, (0, None))
+        .group_by(windows.c.goal_name, table.c.status, table.c.variant)
+    ):
+        converted[name][(status, variant)] = int(count)
+        if status == "sent" and average is not None:
+            total, weighted = averages.get(name, (0, 0.0))
+            averages[name] = (total + int(count), weighted + float(average) * int(count))
+    for goal in spec.goals:
+        by_group = converted.get(goal.name, {})
+        treatment = sum(count for (status, _), count in by_group.items() if status == "sent")
+        control = sum(count for (status, _), count in by_group.items() if status == "held_out")
+        comparison = experiments.GroupComparison(stats.sent, treatment, stats.held_out, control)
+        total, weighted = averages.get(goal.name, (0, 0.0))
         stats.goals.append({
-            "name": goal.name, "primary": goal.primary, "conversions": int(conversions),
-            "rate": conversions / stats.sent if stats.sent else 0.0,
-            "average_seconds_to_convert": float(average) if average is not None else None,
+            "name": goal.name, "primary": goal.primary, "conversions": treatment,
+            "rate": comparison.treatment_rate,
+            "average_seconds_to_convert": weighted / total if total else None,
+            "treatment_conversions": treatment, "treatment_rate": comparison.treatment_rate,
+            "control_conversions": control, "control_rate": comparison.control_rate,
+            "lift": comparison.lift, "confidence": comparison.confidence, "enough_data": comparison.enough_data,
         })
+    # The variants of this version, then any that earlier versions sent (a promoted test's).
+    weights = {variant.name: variant.weight for variant in spec.variants}
+    names = [*weights, *sorted(name for name in sent_by_variant if name and name not in weights)]
+    if names:
+        first = names[0]
+        for name in names:
+            sent = sent_by_variant.get(name, 0)
+            goals = []
+            for goal in spec.goals:
+                by_group = converted.get(goal.name, {})
+                conversions = by_group.get(("sent", name), 0)
+                beats = None
+                if name != first:
+                    beats = experiments.chance_to_beat(conversions, sent, by_group.get(("sent", first), 0),
+                                                       sent_by_variant.get(first, 0))
+                goals.append({"name": goal.name, "conversions": conversions,
+                              "rate": experiments.rate(conversions, sent), "chance_to_beat_first": beats})
+            stats.variants.append({"name": name, "weight": weights.get(name), "sent": sent, "goals": goals})
     return stats
+
+
+# ---- experiments ---------------------------------------------------------------------------
+
+
+def promote_variant(connection: Connection, catalogue: Catalogue, *, workspace_id: str, name: str, variant: str,
+                    now: datetime) -> Applied:
+    """Makes one variant the whole campaign: a new version of its file with `variants` replaced
+    by that variant's `message`, applied like any file (the holdout and everything else stay).
+    Sends already made for other variants get this message when they are confirmed."""
+    known, source = get_campaign(connection, catalogue, workspace_id, name)
+    if not known.spec.variants:
+        raise FailedPrecondition(f"campaign {name!r} has no variants to promote (its file has message, not variants)")
+    if known.spec.variant(variant) is None:
+        choices = ", ".join(v.name for v in known.spec.variants)
+        raise InvalidArgument(None, [FieldError("variant", f"campaign {name!r} has no variant {variant!r} (it has {choices})")])
+    document = load_yaml(source)
+    promoted: dict[str, Any] = {}
+    for key, value in document.items():
+        if key == "variants":
+            chosen = next(item for item in value if isinstance(item, dict) and str(item.get("name", "")).strip() == variant)
+            promoted["message"] = chosen["message"]
+        else:
+            promoted[key] = value
+    header = f"# variant {variant!r} promoted from version {known.version} ({now.date().isoformat()})\n"
+    text = header + yaml.safe_dump(promoted, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    file_name = connection.execute(
+        select(CampaignVersionRecord.file_name).where(CampaignVersionRecord.campaign_id == known.id,
+                                                      CampaignVersionRecord.version == known.version)
+    ).scalar_one()
+    return apply_campaign(connection, catalogue, workspace_id=workspace_id, source_yaml=text, file_name=file_name,
+                          now=now)
+
+
+@dataclass(frozen=True)
+class UserGroups:
+    global_control: bool
+    global_control_text: str
+    campaigns: list[tuple[str, str, str]]  # (campaign name, treatment|holdout|global_control, variant)
+
+
+def user_experiments(connection: Connection, catalogue: Catalogue, *, workspace_id: str, user_id: str,
+                     profile_id: str) -> UserGroups:
+    """The groups a user is in now (the same sticky hashes a send uses): the workspace's global
+    control, and each live campaign's holdout or variant, for campaigns with either."""
+    settings = get_settings(connection, workspace_id).settings
+    key = experiments.user_key(user_id, profile_id)
+    in_global = experiments.in_global_control(workspace_id, key, settings.global_control)
+    campaigns = []
+    for known in sorted(catalogue.by_id.values(), key=lambda known: known.name):
+        spec = known.spec
+        if known.workspace_id != workspace_id or known.status != LIVE or not (spec.holdout > 0 or spec.variants
+                                                                              or (in_global and not spec.transactional)):
+            continue
+        event = IncomingEvent(id="", workspace_id=workspace_id, name="", profile_id=profile_id, user_id=user_id,
+                              properties={}, timestamp=datetime.min, received_at=datetime.min)
+        control, variant, _ = assign(known, event, settings)
+        campaigns.append((known.name, control or "treatment", variant))
+    return UserGroups(in_global, settings.global_control_text, campaigns)
 
 
 # ---- unsubscribes ------------------------------------------------------------------------

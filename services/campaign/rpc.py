@@ -24,7 +24,7 @@ from herald_common.errors import InvalidArgument, NotFound, Unavailable
 from herald_common.logs import get_logger
 from herald_common.steps import StepLog
 from herald_common.protoconv import set_timestamp, to_datetime
-from herald_services.campaign import handlers, overview
+from herald_services.campaign import experiments, handlers, overview
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
 from herald_services.campaign.limits import WorkspaceSettings, minutes_to_clock
 from herald_services.campaign.spec import check_campaign
@@ -190,15 +190,47 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         response = campaign_pb2.CampaignStats(
             name=stats.name, status=stats.status, triggered=stats.triggered, scheduled=stats.scheduled,
             sent=stats.sent, failed=stats.failed, suppressed=stats.suppressed, cancelled=stats.cancelled,
-            unknown=stats.unknown,
+            unknown=stats.unknown, held_out=stats.held_out, holdout=stats.holdout,
+            min_group_size=experiments.MIN_GROUP_SIZE,
         )
         response.suppressed_by_reason.update(stats.suppressed_by_reason)
         response.not_entered.update(stats.not_entered)
+        response.held_out_by_group.update(stats.held_out_by_group)
         for goal in stats.goals:
-            item = response.goals.add(name=goal["name"], primary=goal["primary"], conversions=goal["conversions"],
-                                      rate=goal["rate"])
-            if goal["average_seconds_to_convert"] is not None:
-                item.average_seconds_to_convert = goal["average_seconds_to_convert"]
+            item = response.goals.add(
+                name=goal["name"], primary=goal["primary"], conversions=goal["conversions"], rate=goal["rate"],
+                treatment_conversions=goal["treatment_conversions"], treatment_rate=goal["treatment_rate"],
+                control_conversions=goal["control_conversions"], control_rate=goal["control_rate"],
+                enough_data=goal["enough_data"],
+            )
+            for name in ("average_seconds_to_convert", "lift", "confidence"):
+                if goal[name] is not None:
+                    setattr(item, name, goal[name])
+        for variant in stats.variants:
+            item = response.variants.add(name=variant["name"], weight=variant["weight"] or 0, sent=variant["sent"])
+            for goal in variant["goals"]:
+                entry = item.goals.add(name=goal["name"], conversions=goal["conversions"], rate=goal["rate"])
+                if goal["chance_to_beat_first"] is not None:
+                    entry.chance_to_beat_first = goal["chance_to_beat_first"]
+        return response
+
+    async def PromoteVariant(self, request, context):
+        applied = await self._tx(handlers.promote_variant, self.catalogue, workspace_id=request.workspace_id or "default",
+                                 name=request.name, variant=request.variant, now=self.clock.now())
+        log.info("variant_promoted", campaign=request.name, variant=request.variant, version=applied.campaign.version)
+        return campaign_pb2.ApplyCampaignResponse(
+            campaign=self._campaign(applied.campaign), created=False, changed=applied.changed,
+        )
+
+    async def GetUserExperiments(self, request, context):
+        if not (request.user_id or request.profile_id):
+            raise InvalidArgument("user_id: a user id or a profile id is required")
+        found = await self._tx(handlers.user_experiments, self.catalogue, workspace_id=request.workspace_id or "default",
+                               user_id=request.user_id, profile_id=request.profile_id)
+        response = campaign_pb2.UserExperiments(global_control=found.global_control,
+                                                global_control_text=found.global_control_text)
+        for campaign, group, variant in found.campaigns:
+            response.campaigns.add(campaign=campaign, group=group, variant=variant)
         return response
 
     # ---- events -------------------------------------------------------------------------
@@ -366,7 +398,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def _answer(self, decision: handlers.Decision) -> campaign_pb2.ConfirmResponse:
         response = campaign_pb2.ConfirmResponse(
             go=decision.go, suppress_reason=decision.reason, hold=decision.hold, timezone=decision.timezone,
-            workspace_id=decision.workspace_id, user_id=decision.user_id,
+            workspace_id=decision.workspace_id, user_id=decision.user_id, held_out=decision.held_out,
+            variant=decision.variant,
         )
         if decision.message is not None:
             response.message.CopyFrom(rendered_message(decision.message))

@@ -41,6 +41,7 @@ from herald_services.campaign.domain import (
     TemplateArray,
     TemplateObject,
     Trigger,
+    Variant,
     VoiceMessage,
     WebhookMessage,
 )
@@ -75,9 +76,13 @@ MESSAGE_FIELDS: dict[str, dict[str, bool]] = {  # channel -> field -> required
 }
 _CAMPAIGN_FIELDS = {
     "name": True, "trigger": True, "filters": False, "delay": False, "delivery_window": False,
-    "message": True, "goals": False, "cancel_if": False, "reentry": False, "transactional": False,
-    "on_cap": False,
+    "message": False, "goals": False, "cancel_if": False, "reentry": False, "transactional": False,
+    "on_cap": False, "holdout": False, "variants": False,
 }
+MAX_HOLDOUT_PERCENT = 50.0
+MIN_VARIANTS, MAX_VARIANTS = 2, 8
+_VARIANT_FIELDS = {"name": True, "weight": True, "message": True}
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 ON_CAP = ("suppress", "defer")
 _CONDITION_FIELDS = {"source": True, "property": True, "op": True, "value": False}
 _WHERE_FIELDS = {"property": True, "op": True, "value": False}
@@ -313,7 +318,8 @@ class _Reader:
         filters = self.filters(fields["filters"]) if "filters" in fields else None
         delay = self.duration(fields["delay"], "delay") if "delay" in fields else timedelta(0)
         window = self.delivery_window(fields["delivery_window"]) if "delivery_window" in fields else None
-        message = self.message(fields["message"]) if "message" in fields else _INVALID
+        message, variants = self.message_or_variants(fields)
+        holdout, holdout_text = self.holdout(fields["holdout"]) if "holdout" in fields else (0.0, "")
         goals = self.goals(fields["goals"]) if "goals" in fields else ()
         cancel_if = self.cancel_rules(fields["cancel_if"]) if "cancel_if" in fields else ()
         reentry = self.reentry(fields["reentry"]) if "reentry" in fields else EVERY_TIME
@@ -326,8 +332,73 @@ class _Reader:
         return CampaignSpec(
             name=name.strip(), trigger=trigger, message=message, filters=filters, delay=delay,
             delivery_window=window, goals=goals, cancel_if=cancel_if, reentry=reentry,
-            transactional=transactional, on_cap=on_cap,
+            transactional=transactional, on_cap=on_cap, holdout=holdout, holdout_text=holdout_text,
+            variants=variants,
         )
+
+    # -- experiments --
+
+    def holdout(self, value: Any) -> tuple[float, str]:
+        hint = f"expected a percentage like 10% (0% to {MAX_HOLDOUT_PERCENT:g}%)"
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+            return 0.0, "0%"
+        match = _PERCENT.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            return self.error("holdout", f"{hint}, got {value!r}"), ""
+        percent = float(match[1])
+        if percent > MAX_HOLDOUT_PERCENT:
+            return self.error("holdout", f"{hint}: {value!r} would leave too few users to message"), ""
+        return percent / 100.0, f"{percent:g}%"
+
+    def message_or_variants(self, fields: dict[str, Any]) -> tuple[Message, tuple[Variant, ...]]:
+        """`message`, or `variants` (2-8 of {name, weight, message}, weights summing to 100):
+        exactly one of them. With variants the campaign's `message` is the first variant's."""
+        if "variants" in fields and "message" in fields:
+            self.error("variants", "a campaign has either message or variants, not both")
+            return _INVALID, ()
+        if "variants" not in fields:
+            if "message" not in fields:
+                self.error("message", "missing required field (or variants, for an A/B test)")
+                return _INVALID, ()
+            return self.message(fields["message"]), ()
+        items = self.listing(fields["variants"], "variants", what="variants ({name, weight, message})")
+        if items is _INVALID:
+            return _INVALID, ()
+        if not MIN_VARIANTS <= len(items) <= MAX_VARIANTS:
+            self.error("variants", f"expected {MIN_VARIANTS} to {MAX_VARIANTS} variants, got {len(items)}")
+            return _INVALID, ()
+        start = len(self.errors)
+        variants: list[Variant] = []
+        names: dict[str, int] = {}
+        total = 0
+        for index, item in enumerate(items):
+            path = _item("variants", index)
+            variant_fields = self.fields(item, path, _VARIANT_FIELDS)
+            if variant_fields is None:
+                continue
+            name = self.text(variant_fields["name"], f"{path}.name", limit=100) if "name" in variant_fields else _INVALID
+            if name is not _INVALID:
+                name = name.strip()
+                if name in names:
+                    self.error(f"{path}.name", f"{name!r} is also the name of variants[{names[name]}]")
+                names.setdefault(name, index)
+            weight = variant_fields.get("weight", _INVALID)
+            if weight is not _INVALID and (isinstance(weight, bool) or not isinstance(weight, int)):
+                weight = self.error(f"{path}.weight", f"expected a whole number from 1 to 99, got {_kind(weight)}")
+            elif weight is not _INVALID and not 1 <= weight <= 99:
+                weight = self.error(f"{path}.weight", f"expected a whole number from 1 to 99, got {weight}")
+            if weight is not _INVALID:
+                total += weight
+            message = (self.message(variant_fields["message"], f"{path}.message")
+                       if "message" in variant_fields else _INVALID)
+            if _INVALID not in (name, weight, message):
+                variants.append(Variant(name=name, weight=weight, message=message))
+        if len(self.errors) > start:
+            return _INVALID, ()
+        if total != 100:
+            self.error("variants", f"the weights add up to {total}; they must add up to 100")
+            return _INVALID, ()
+        return variants[0].message, tuple(variants)
 
     def boolean(self, value: Any, path: str) -> bool:
         if not isinstance(value, bool):
@@ -493,8 +564,7 @@ class _Reader:
 
     # -- the message --
 
-    def message(self, value: Any) -> Message:
-        path = "message"
+    def message(self, value: Any, path: str = "message") -> Message:
         if not isinstance(value, dict):
             return self.error(path, f"expected a mapping, got {_kind(value)}")
         channel = value.get("channel")

@@ -93,6 +93,10 @@ class SendRecord(CampaignTable, table=True):
     sent_at: datetime | None = None
     handed_off: bool = False  # delivery acknowledged Schedule
     created_at: datetime
+    # Experiments, decided when the send is made (a sticky hash, experiments.py): '' treatment,
+    # 'holdout' (the campaign's) or 'global_control' (the workspace's); and the A/B variant.
+    control: str = Field(default="", max_length=16)
+    variant: str = Field(default="", max_length=100)
 
 
 class GoalWindowRecord(CampaignTable, table=True):

@@ -41,7 +41,7 @@ from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock
 from herald_common.settings import Settings
 from herald_services.delivery import handlers
-from herald_services.delivery.caps import NO_POLICY, CapRule, Policy, QuietHours, quiet_hours_zone
+from herald_services.delivery.caps import QUIET_HOURS, NO_POLICY, CapRule, Policy, QuietHours, quiet_hours_zone
 from herald_services.delivery.domain import NO_TIMEZONE, choose_timezone, is_stale, recompute_due
 from herald_services.delivery.handlers import AddressResult, Report
 from herald_services.delivery.providers.base import (
@@ -60,6 +60,7 @@ from herald_services.delivery.store import (
     ADDRESS_RETRY,
     CLAIMED,
     FAILED,
+    HELD_OUT,
     SENDING,
     SENT,
     SUPPRESSED,
@@ -519,9 +520,9 @@ class Dispatcher:
             user_timezone=answer.timezone or None, fallback_timezone=row["fallback_timezone"] or None,
             default_timezone=self.settings.default_timezone,
         )
-        steps = None
-        if self.explain and row["window"] is not None:
-            steps = self._steps(row).record(now, "window", window_outcome(decision, now), window_detail(row, decision))
+        steps = self._steps(row) if self.explain else None
+        if steps is not None and row["window"] is not None:
+            steps.record(now, "window", window_outcome(decision, now), window_detail(row, decision))
         if decision.is_suppressed:
             await self._finish(row, SUPPRESSED, decision.suppressed, steps=steps)
             return False
@@ -541,12 +542,18 @@ class Dispatcher:
             zone = quiet_hours_zone(user_timezone=answer.timezone or None, campaign_fallback=row["fallback_timezone"] or None,
                                     quiet=policy.quiet_hours, default_timezone=self.settings.default_timezone)
             if zone is None:
-                await self._finish(row, SUPPRESSED, NO_TIMEZONE)
+                if steps is not None:
+                    steps.record(now, QUIET_HOURS, NO_TIMEZONE, quiet_detail(policy.quiet_hours, None, now, now))
+                await self._finish(row, SUPPRESSED, NO_TIMEZONE, steps=steps)
                 return False
             quiet_end = policy.quiet_hours.end_after(now, zone.zone)
+            if steps is not None:
+                steps.record(now, QUIET_HOURS, "moved" if quiet_end > now else "clear",
+                             quiet_detail(policy.quiet_hours, zone, now, quiet_end))
             if quiet_end > now:
                 report = await self._write(
-                    handlers.requeue, send_id=send_id, owner=self.owner, wake_at=quiet_end, now=now, due_at=quiet_end,
+                    handlers.requeue, steps=steps, send_id=send_id, owner=self.owner, wake_at=quiet_end, now=now,
+                    due_at=quiet_end,
                     timezone=zone.name, outcome=f"waiting for quiet hours to end in {zone.name}",
                     report_next_at=self.reports.next_at(now),
                 )
@@ -556,7 +563,7 @@ class Dispatcher:
                 return False
         addresses = [(a.kind, a.value) for a in answer.addresses]
         if not addresses:
-            await self._finish(row, SUPPRESSED, "no_address")
+            await self._finish(row, SUPPRESSED, "no_address", steps=steps)
             return False
         cap = None
         if policy.limits_caps:
@@ -568,8 +575,10 @@ class Dispatcher:
                 channel=answer.message.channel or row["channel"], rules=policy.caps, zone=zone.zone if zone else None,
                 on_cap=policy.on_cap, due_at=row["due_at"],
                 defer_limit=row["due_at"] + self.stale_after if row["due_at"] is not None else None,
-                report_next_at=self.reports.next_at(now),
+                report_next_at=self.reports.next_at(now), counts=not answer.held_out, steps=steps,
             )
+        if answer.held_out:
+            return await self._hold_out(row, answer, now, cap, steps)
         text = message_json(answer)
         started = await self._write(handlers.start_sending, steps=steps, send_id=send_id, owner=self.owner, now=now,
                                     positions=list(range(len(addresses))), message=text, addresses=addresses, cap=cap)
@@ -587,6 +596,24 @@ class Dispatcher:
                 for i, (k, v) in enumerate(addresses)]
         await self._send(row, message_from(send_id, answer), rows, list(range(len(addresses))), workspace_id=answer.workspace_id)
         return True
+
+    async def _hold_out(self, row: dict[str, Any], answer: Any, now: datetime, cap, steps: SendSteps | None) -> bool:
+        """A control group's send, due and allowed: everything but the provider call."""
+        result = await self._write(handlers.hold_out, steps=steps, send_id=row["id"], owner=self.owner, now=now,
+                                   due_at=row["due_at"], outcome="held out: control group, not sent",
+                                   report_next_at=self.reports.next_at(now), cap=cap, recorder=steps)
+        if isinstance(result, handlers.Capped):
+            if result.report is not None:
+                self.reports.hand_over([result.report])
+            if result.deferred:
+                self.timer.arm(result.wake_at, only_if_earlier=True)
+            else:
+                metrics.count_send(row.get("channel") or "unknown", SUPPRESSED)
+            return False
+        if isinstance(result, Report):
+            metrics.count_send(row.get("channel") or "unknown", HELD_OUT)
+            self.reports.hand_over([result])
+        return False
 
     async def _attempt(self, message: Message, address: Address) -> Attempt:
         try:
@@ -688,6 +715,16 @@ class Dispatcher:
             await self.identity.remove_device(workspace_id, kind, token)
         except grpc.aio.AioRpcError as error:
             log.warning("remove_device_failed", kind=kind, code=error.code().name)
+
+
+def quiet_detail(quiet: QuietHours, zone, before: datetime, after: datetime) -> dict[str, Any]:
+    """Quiet hours, the zone they were read in and where its name came from, the time before and after."""
+    detail: dict[str, Any] = {"start": quiet.start.strftime("%H:%M"), "end": quiet.end.strftime("%H:%M"),
+                              "before": before, "after": after}
+    if zone is not None:
+        detail["zone"] = zone.name
+        detail["zone_source"] = getattr(zone, "source", "")
+    return detail
 
 
 def window_outcome(decision, now: datetime) -> str:

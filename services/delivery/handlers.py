@@ -30,6 +30,7 @@ from herald_services.delivery.store import (
     CLAIMED,
     FAILED,
     HELD,
+    HELD_OUT,
     RELEASE,
     REPORT,
     SCHEDULED,
@@ -483,6 +484,7 @@ class CapCheck:
     defer_limit: datetime | None  # a deferral past this (the stale limit) is a suppression
     report_next_at: datetime
     counts: bool = True  # the send uses up a slot (a held-out send is checked, not counted)
+    steps: Any = None  # the send's SendSteps: frequency_cap steps are recorded with the write
 
 
 @dataclass(slots=True)
@@ -591,6 +593,10 @@ def _check_caps(connection: Connection, items: Sequence[dict[str, Any]]) -> list
         user = (check.workspace_id, check.profile_id)
         verdict = check_caps(check.rules, channel=check.channel, slots=slots[user], now=item["now"], zone=check.zone)
         verdicts.append(verdict)
+        if verdict.allowed and check.steps is not None:
+            covering = [rule.describe() for rule in check.rules if rule.covers(check.channel)]
+            check.steps.record(item["now"], FREQUENCY_CAP, "passed",
+                               {"rules": covering, "counted": check.counts, "channel": check.channel})
         if verdict.allowed and check.counts:
             slots[user].append(Slot(check.channel, item["now"]))
             kept.append({"send_id": item["send_id"], "workspace_id": check.workspace_id, "profile_id": check.profile_id,
@@ -610,6 +616,12 @@ def _stopped_by_cap(connection: Connection, item: dict[str, Any], verdict: CapVe
     now = item["now"]
     defer = check.on_cap == DEFER and verdict.allowed_at is not None and (
         check.defer_limit is None or verdict.allowed_at <= check.defer_limit)
+    if check.steps is not None:
+        detail: dict[str, Any] = {"rule": verdict.rule.describe(), "channel": check.channel,
+                                  "allowed_at": verdict.allowed_at}
+        if check.on_cap == DEFER and not defer:
+            detail["past_stale_limit"] = check.defer_limit
+        check.steps.record(now, FREQUENCY_CAP, "deferred" if defer else "suppressed", detail)
     if defer:
         report = requeue(connection, send_id=item["send_id"], owner=item["owner"], wake_at=verdict.allowed_at, now=now,
                          outcome=f"deferred by {reason}", report_due_at=verdict.allowed_at,
@@ -622,6 +634,36 @@ def _stopped_by_cap(connection: Connection, item: dict[str, Any], verdict: CapVe
     if report is None:
         return False
     return Capped(SUPPRESSED, verdict.rule, report)
+
+
+def hold_out(
+    connection: Connection,
+    *,
+    send_id: str,
+    owner: str,
+    now: datetime,
+    due_at: datetime | None,
+    outcome: str,
+    report_next_at: datetime,
+    cap: CapCheck | None = None,
+    recorder: Any = None,
+) -> Report | Capped | None | bool:
+    """A control group's send at the moment it would go out: its caps are checked as a real
+    send's (so control and treatment face the same suppressions and deferrals) but it takes no
+    slot (the user got nothing), and it ends held_out with sent_at now: campaign opens its goal
+    windows from then. None/False: no longer this replica's."""
+    if not _still_mine(connection, [(send_id, owner, CLAIMED)])[0]:
+        return None
+    if cap is not None:
+        cap.counts = False
+        item = {"send_id": send_id, "owner": owner, "now": now, "cap": cap}
+        verdict = _check_caps(connection, [item])[0]
+        if not verdict.allowed:
+            return _stopped_by_cap(connection, item, verdict)
+    if recorder is not None:
+        recorder.record(now, HELD_OUT, HELD_OUT, {"sent_at": now})
+    return finish(connection, send_id=send_id, owner=owner, status=HELD_OUT, outcome=outcome, now=now, due_at=due_at,
+                  sent_at=now, report_next_at=report_next_at)
 
 
 def release_slots(connection: Connection, send_ids: Sequence[str]) -> None:

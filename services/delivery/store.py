@@ -43,7 +43,8 @@ FAILED = "failed"
 SUPPRESSED = "suppressed"
 CANCELLED = "cancelled"
 UNKNOWN = "unknown"  # a crash fell during a provider call: never resent
-TERMINAL = (SENT, FAILED, SUPPRESSED, CANCELLED, UNKNOWN)
+HELD_OUT = "held_out"  # a control group's send: everything happened but the provider call
+TERMINAL = (SENT, FAILED, SUPPRESSED, CANCELLED, UNKNOWN, HELD_OUT)
 
 # An address's status.
 ADDRESS_PENDING = "pending"

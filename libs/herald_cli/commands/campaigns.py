@@ -55,6 +55,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     stats.set_defaults(handler=read_command(campaign_stats))
 
     campaign_pages.register(commands, common)
+    promote = commands.add_parser(
+        "promote", parents=[common], help="make one A/B variant the whole campaign (a new version)",
+    )
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("variant", metavar="VARIANT")
+    promote.set_defaults(handler=read_command(promote_variant))
 
     sends = subparsers.add_parser("sends", help="sends: their status, due time, channel and provider outcome")
     send_commands = sends.add_subparsers(dest="sends_command", required=True, metavar="COMMAND")
@@ -143,6 +149,15 @@ async def campaign_stats(args: argparse.Namespace, settings: Settings) -> Result
     return Result(document, render_stats(document))
 
 
+async def promote_variant(args: argparse.Namespace, settings: Settings) -> Result:
+    request = campaign_pb2.PromoteVariantRequest(workspace_id=args.workspace, name=args.name, variant=args.variant)
+    async with connect("campaign", settings, args.timeout) as campaign:
+        response = await _call(campaign, "PromoteVariant", request)
+    c = response.campaign
+    document = {**shapes.campaign_document(c), "variant": args.variant, "changed": response.changed}
+    return Result(document, f"campaign {c.name!r} now sends variant {args.variant!r} to everyone: version {c.version} ({c.status})")
+
+
 def render_stats(d: dict) -> str:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["suppressed_by_reason"].items()))
     kept_out = ", ".join(f"{k} {v}" for k, v in sorted(d["not_entered"].items()))
@@ -156,6 +171,7 @@ def render_stats(d: dict) -> str:
             ("suppressed", d["suppressed"] if not reasons else f"{d['suppressed']} ({reasons})"),
             ("cancelled", d["cancelled"]),
             ("unknown", d["unknown"]),
+            *([("held out", _held_out(d))] if d["held_out"] or d["holdout"] else []),
         ], "  "),
     ]
     if d["goals"]:
@@ -165,7 +181,33 @@ def render_stats(d: dict) -> str:
             for g in d["goals"]
         ]
         lines += ["goals", "  " + table(["GOAL", "CONVERSIONS", "RATE", "AVG TIME TO CONVERT"], rows, right=(1, 2)).replace("\n", "\n  ")]
+    if d["goals"] and d["held_out"]:
+        rows = [
+            [g["name"], f"{g['treatment']['conversions']}/{g['treatment']['size']} ({g['treatment']['rate']:.1%})",
+             f"{g['control']['conversions']}/{g['control']['size']} ({g['control']['rate']:.1%})",
+             "-" if g["lift"] is None else f"{g['lift']:+.1%}",
+             f"{g['confidence']:.1%}" if g["confidence"] is not None else f"not enough data (needs {d['min_group_size']} in each group)"]
+            for g in d["goals"]
+        ]
+        lines += ["lift (treatment: sent; control: held out)",
+                  "  " + table(["GOAL", "TREATMENT", "CONTROL", "LIFT", "CONFIDENCE"], rows).replace("\n", "\n  ")]
+    if d["variants"]:
+        rows = []
+        for v in d["variants"]:
+            for g in v["goals"] or [{"name": "-", "conversions": 0, "rate": 0.0, "chance_to_beat_first": None}]:
+                beats = g["chance_to_beat_first"]
+                rows.append([v["name"], "-" if v["weight"] is None else f"{v['weight']}%", v["sent"], g["name"],
+                             g["conversions"], f"{g['rate']:.1%}",
+                             "(first)" if v is d["variants"][0] else ("-" if beats is None else f"{beats:.1%}")])
+        lines += ["variants", "  " + table(["VARIANT", "WEIGHT", "SENT", "GOAL", "CONVERSIONS", "RATE", "CHANCE TO BEAT FIRST"],
+                                           rows, right=(2, 4, 5)).replace("\n", "\n  ")]
     return "\n".join(lines)
+
+
+def _held_out(d: dict) -> str:
+    groups = ", ".join(f"{k} {v}" for k, v in d["held_out_by_group"].items())
+    text = f"{d['held_out']}" + (f" ({groups})" if groups else "")
+    return text + (f"; holdout {d['holdout']}" if d["holdout"] else "")
 
 
 def _duration(seconds: float | None) -> str:

@@ -11,7 +11,8 @@ from herald_common.settings import Settings
 
 from herald_cli import shapes
 from herald_cli.commands import positive_int, read_command
-from herald_cli.output import Result, fields, short_time, table
+from herald_cli.errors import CliError
+from herald_cli.output import Result, fields, say, short_time, table
 from herald_cli.rpc import connect
 
 
@@ -50,7 +51,31 @@ async def show_user(args: argparse.Namespace, settings: Settings) -> Result:
     async with connect("identity", settings, args.timeout) as identity:
         user = await identity.get_user(args.workspace, args.id)
     document = shapes.user_document(user)
+    document.update(await _experiments(args, settings, user))
     return Result(document, render_user(document))
+
+
+async def _experiments(args: argparse.Namespace, settings: Settings, user) -> dict:
+    """The user's groups, from campaign (which owns the settings and campaigns the sticky hashes
+    read): the global control group and each live campaign's holdout or variant. Without campaign
+    the profile is still shown, with these as null and a warning."""
+    from herald.campaign.v1 import campaign_pb2
+    from herald_common.grpcclient import request_metadata
+
+    request = campaign_pb2.GetUserExperimentsRequest(workspace_id=args.workspace, user_id=user.user_id,
+                                                     profile_id=user.profile_id)
+    try:
+        async with connect("campaign", settings, args.timeout) as campaign:
+            found = await campaign.stub.GetUserExperiments(request, timeout=campaign.timeout,
+                                                           metadata=request_metadata())
+    except CliError as error:
+        if not args.json:  # in JSON the nulls say it
+            say(f"warning: global control and experiment groups not shown: {error.message}")
+        return {"global_control": None, "experiments": None}
+    return {
+        "global_control": found.global_control,
+        "experiments": [{"campaign": c.campaign, "group": c.group, "variant": c.variant or None} for c in found.campaigns],
+    }
 
 
 async def delete_user(args: argparse.Namespace, settings: Settings) -> Result:
@@ -100,8 +125,15 @@ def render_user(document: dict) -> str:
                 ("merged profiles", ", ".join(document["merged_profile_ids"])),
                 ("created", short_time(document["created_at"])),
                 ("updated", short_time(document["updated_at"])),
+                ("global control", _global_control_text(document.get("global_control"))),
             ]
         ),
+    ]
+    if document.get("experiments"):
+        lines.append("experiments")
+        rows = [(e["campaign"], e["group"], e["variant"] or "-") for e in document["experiments"]]
+        lines.append(textwrap.indent(table(("CAMPAIGN", "GROUP", "VARIANT"), rows), "  "))
+    lines += [
         "attributes",
     ]
     attributes = document["attributes"]
@@ -116,6 +148,12 @@ def render_user(document: dict) -> str:
     else:
         lines.append("  (none)")
     return "\n".join(lines)
+
+
+def _global_control_text(member) -> str:
+    if member is None:
+        return "unknown (campaign not reachable)"
+    return "yes: held out of every campaign but transactional ones" if member else "no"
 
 
 def _count(number: int, noun: str) -> str:

@@ -63,8 +63,11 @@ async def test_apply_list_show_stats_and_sends_as_json(suite, herald):
         "name": "Coupon Campaign - Europe", "status": "live", "triggered": 1, "scheduled": 1, "sent": 1,
         "failed": 0, "suppressed": 0,
     }
-    assert stats["goals"] == [{"name": "Purchased with coupon", "primary": True, "conversions": 1, "rate": 1.0,
-                               "average_seconds_to_convert": 120.0}]
+    keys = ("name", "primary", "conversions", "rate", "average_seconds_to_convert")
+    assert [{k: goal[k] for k in keys} for goal in stats["goals"]] == [
+        {"name": "Purchased with coupon", "primary": True, "conversions": 1, "rate": 1.0,
+         "average_seconds_to_convert": 120.0}]
+    assert stats["held_out"] == 0 and stats["goals"][0]["control"] == {"size": 0, "conversions": 0, "rate": 0.0}
     code, out, _ = await herald("campaigns", "stats", "Coupon Campaign - Europe")
     assert "Purchased with coupon (primary)" in out and "100.0%" in out
 

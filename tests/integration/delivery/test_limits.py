@@ -207,3 +207,58 @@ async def test_two_replicas_racing_for_one_users_sends_never_let_both_through(de
         assert raced, "in four rounds one replica always claimed every send: the race was never run"
     finally:
         await other.stop()
+
+
+def held_out_for(delivery, limits: campaign_pb2.SendPolicy, held: set[str], timezone: str = "Europe/Berlin") -> None:
+    """Campaign says go for every send with these limits; the sends in `held` are a control group's."""
+    def decide(send_id: str):
+        answer = ScriptedCampaign.go(send_id, timezone=timezone)
+        answer.policy.CopyFrom(limits)
+        answer.held_out = send_id in held
+        return answer
+
+    delivery.campaign.decide = decide
+
+
+def steps_of(delivery, profile_id: str, send_id: str) -> list[tuple[str, str]]:
+    from herald_common.steps import read_steps
+    from herald_services.delivery.store import STEP
+
+    with delivery.engine.connect() as connection:
+        found = read_steps(connection, STEP, workspace_id="default", profile_ids=[profile_id], send_ids=[send_id])
+    return [(step.step, step.outcome) for step in found]
+
+
+async def test_a_held_out_send_faces_the_caps_but_takes_no_slot_and_is_reported_held_out(delivery):
+    held_out_for(delivery, policy(ONE_A_DAY), held={"control", "control-later"})
+    await delivery.schedule(send("control", profile_id="ada"))
+    await delivery.drain()
+    assert delivery.provider.sends() == [] and slots(delivery) == 0
+    assert await outcome(delivery, "control") == ("held_out", "held out: control group, not sent")
+    await delivery.campaign.wait_until(lambda: "control" in delivery.campaign.latest)
+    report = delivery.campaign.latest["control"]
+    assert report.status == "held_out" and report.sent_at.ToDatetime(UTC) == START  # when it would have gone
+    # The held-out send used no slot: the user's next (real) send goes out ...
+    await delivery.schedule(send("real", profile_id="ada", delay=60))
+    await delivery.advance(minutes=1)
+    assert delivery.provider.sends() == ["real"]
+    # ... and a held-out send over the cap is suppressed, as a real one would be.
+    await delivery.schedule(send("control-later", profile_id="ada", delay=120))
+    await delivery.advance(minutes=1)
+    assert await outcome(delivery, "control-later") == ("suppressed", "frequency_cap: any max 1 per 1d")
+    assert steps_of(delivery, "ada", "control")[-2:] == [("frequency_cap", "passed"), ("held_out", "held_out")]
+    assert ("frequency_cap", "suppressed") in steps_of(delivery, "ada", "control-later")
+
+
+async def test_caps_and_quiet_hours_record_their_decisions_as_steps(delivery):
+    answer_with(delivery, policy(ONE_A_DAY, quiet=("21:00", "08:00"), on_cap="defer"), timezone="Asia/Tokyo")
+    # START (10:00 UTC) is 19:00 in Tokyo: clear of quiet hours, and the first send takes the slot.
+    await delivery.schedule(send("first", profile_id="ada"), send("second", profile_id="ada", delay=60))
+    await delivery.drain()
+    await delivery.advance(minutes=1)
+    assert steps_of(delivery, "ada", "first")[1:3] == [("quiet_hours", "clear"), ("frequency_cap", "passed")]
+    assert steps_of(delivery, "ada", "second")[1:3] == [("quiet_hours", "clear"), ("frequency_cap", "deferred")]
+    # Deferred to the next day at 10:00 UTC, 19:00 in Tokyo again; at 22:00 Tokyo a third send moves.
+    await delivery.schedule(send("night", profile_id="bob", delay=3 * 3600))
+    await delivery.advance(hours=3)
+    assert steps_of(delivery, "bob", "night")[-1] == ("quiet_hours", "moved")

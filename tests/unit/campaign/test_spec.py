@@ -204,7 +204,7 @@ def test_the_refusal_is_an_invalid_argument_carrying_field_errors():
     ("- a\n- b\n", ["(file): expected a mapping, got a list"]),
     ("name: [\n", ["(file): not valid YAML: expected the node content, but found '<stream end>' (line 2, column 1)"]),
     ("name: a\nname: b\n", ["(file): not valid YAML: the key 'name' appears twice in one mapping (line 2, column 1)"]),
-    ("name: x\n", ["trigger: missing required field", "message: missing required field"]),
+    ("name: x\n", ["trigger: missing required field", "message: missing required field (or variants, for an A/B test)"]),
     ("name: ''\ntrigger: {event: 3}\nmessage: {channel: sms, body: hi}\n", [
         "name: must not be empty", "trigger.event: expected text, got a number",
     ]),

@@ -10,6 +10,46 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PromoteVariantRequest(_message.Message):
+    __slots__ = ("workspace_id", "name", "variant")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    name: str
+    variant: str
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class GetUserExperimentsRequest(_message.Message):
+    __slots__ = ("workspace_id", "user_id", "profile_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    user_id: str
+    profile_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., profile_id: _Optional[str] = ...) -> None: ...
+
+class CampaignAssignment(_message.Message):
+    __slots__ = ("campaign", "group", "variant")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    group: str
+    variant: str
+    def __init__(self, campaign: _Optional[str] = ..., group: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
+
+class UserExperiments(_message.Message):
+    __slots__ = ("global_control", "global_control_text", "campaigns")
+    GLOBAL_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_CONTROL_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    global_control: bool
+    global_control_text: str
+    campaigns: _containers.RepeatedCompositeFieldContainer[CampaignAssignment]
+    def __init__(self, global_control: _Optional[bool] = ..., global_control_text: _Optional[str] = ..., campaigns: _Optional[_Iterable[_Union[CampaignAssignment, _Mapping]]] = ...) -> None: ...
+
 class Campaign(_message.Message):
     __slots__ = ("id", "workspace_id", "name", "status", "version", "trigger_event", "source_yaml", "created_at", "updated_at")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -101,21 +141,59 @@ class GetCampaignStatsRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class GoalStats(_message.Message):
-    __slots__ = ("name", "primary", "conversions", "rate", "average_seconds_to_convert")
+    __slots__ = ("name", "primary", "conversions", "rate", "average_seconds_to_convert", "treatment_conversions", "treatment_rate", "control_conversions", "control_rate", "lift", "confidence", "enough_data")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_SECONDS_TO_CONVERT_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_RATE_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_RATE_FIELD_NUMBER: _ClassVar[int]
+    LIFT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ENOUGH_DATA_FIELD_NUMBER: _ClassVar[int]
     name: str
     primary: bool
     conversions: int
     rate: float
     average_seconds_to_convert: float
-    def __init__(self, name: _Optional[str] = ..., primary: _Optional[bool] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ..., average_seconds_to_convert: _Optional[float] = ...) -> None: ...
+    treatment_conversions: int
+    treatment_rate: float
+    control_conversions: int
+    control_rate: float
+    lift: float
+    confidence: float
+    enough_data: bool
+    def __init__(self, name: _Optional[str] = ..., primary: _Optional[bool] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ..., average_seconds_to_convert: _Optional[float] = ..., treatment_conversions: _Optional[int] = ..., treatment_rate: _Optional[float] = ..., control_conversions: _Optional[int] = ..., control_rate: _Optional[float] = ..., lift: _Optional[float] = ..., confidence: _Optional[float] = ..., enough_data: _Optional[bool] = ...) -> None: ...
+
+class VariantGoalStats(_message.Message):
+    __slots__ = ("name", "conversions", "rate", "chance_to_beat_first")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    CHANCE_TO_BEAT_FIRST_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    conversions: int
+    rate: float
+    chance_to_beat_first: float
+    def __init__(self, name: _Optional[str] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ..., chance_to_beat_first: _Optional[float] = ...) -> None: ...
+
+class VariantStats(_message.Message):
+    __slots__ = ("name", "weight", "sent", "goals")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    GOALS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weight: int
+    sent: int
+    goals: _containers.RepeatedCompositeFieldContainer[VariantGoalStats]
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., sent: _Optional[int] = ..., goals: _Optional[_Iterable[_Union[VariantGoalStats, _Mapping]]] = ...) -> None: ...
 
 class CampaignStats(_message.Message):
-    __slots__ = ("name", "status", "triggered", "scheduled", "sent", "failed", "suppressed", "suppressed_by_reason", "goals", "cancelled", "unknown", "not_entered")
+    __slots__ = ("name", "status", "triggered", "scheduled", "sent", "failed", "suppressed", "suppressed_by_reason", "goals", "cancelled", "unknown", "not_entered", "held_out", "held_out_by_group", "holdout", "variants", "min_group_size")
     class SuppressedByReasonEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +202,13 @@ class CampaignStats(_message.Message):
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     class NotEnteredEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class HeldOutByGroupEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +227,11 @@ class CampaignStats(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_FIELD_NUMBER: _ClassVar[int]
     NOT_ENTERED_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_BY_GROUP_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_GROUP_SIZE_FIELD_NUMBER: _ClassVar[int]
     name: str
     status: str
     triggered: int
@@ -154,7 +244,12 @@ class CampaignStats(_message.Message):
     cancelled: int
     unknown: int
     not_entered: _containers.ScalarMap[str, int]
-    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., triggered: _Optional[int] = ..., scheduled: _Optional[int] = ..., sent: _Optional[int] = ..., failed: _Optional[int] = ..., suppressed: _Optional[int] = ..., suppressed_by_reason: _Optional[_Mapping[str, int]] = ..., goals: _Optional[_Iterable[_Union[GoalStats, _Mapping]]] = ..., cancelled: _Optional[int] = ..., unknown: _Optional[int] = ..., not_entered: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    held_out: int
+    held_out_by_group: _containers.ScalarMap[str, int]
+    holdout: str
+    variants: _containers.RepeatedCompositeFieldContainer[VariantStats]
+    min_group_size: int
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., triggered: _Optional[int] = ..., scheduled: _Optional[int] = ..., sent: _Optional[int] = ..., failed: _Optional[int] = ..., suppressed: _Optional[int] = ..., suppressed_by_reason: _Optional[_Mapping[str, int]] = ..., goals: _Optional[_Iterable[_Union[GoalStats, _Mapping]]] = ..., cancelled: _Optional[int] = ..., unknown: _Optional[int] = ..., not_entered: _Optional[_Mapping[str, int]] = ..., held_out: _Optional[int] = ..., held_out_by_group: _Optional[_Mapping[str, int]] = ..., holdout: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantStats, _Mapping]]] = ..., min_group_size: _Optional[int] = ...) -> None: ...
 
 class OnEventsRequest(_message.Message):
     __slots__ = ("events",)
@@ -201,7 +296,7 @@ class RenderedMessage(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., html: _Optional[str] = ..., title: _Optional[str] = ..., data_json: _Optional[bytes] = ..., url: _Optional[str] = ...) -> None: ...
 
 class ConfirmResponse(_message.Message):
-    __slots__ = ("go", "suppress_reason", "message", "addresses", "timezone", "hold", "workspace_id", "user_id", "policy")
+    __slots__ = ("go", "suppress_reason", "message", "addresses", "timezone", "hold", "workspace_id", "user_id", "policy", "held_out", "variant")
     GO_FIELD_NUMBER: _ClassVar[int]
     SUPPRESS_REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +306,8 @@ class ConfirmResponse(_message.Message):
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     go: bool
     suppress_reason: str
     message: RenderedMessage
@@ -220,7 +317,9 @@ class ConfirmResponse(_message.Message):
     workspace_id: str
     user_id: str
     policy: SendPolicy
-    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., timezone: _Optional[str] = ..., hold: _Optional[bool] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., policy: _Optional[_Union[SendPolicy, _Mapping]] = ...) -> None: ...
+    held_out: bool
+    variant: str
+    def __init__(self, go: _Optional[bool] = ..., suppress_reason: _Optional[str] = ..., message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., timezone: _Optional[str] = ..., hold: _Optional[bool] = ..., workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., policy: _Optional[_Union[SendPolicy, _Mapping]] = ..., held_out: _Optional[bool] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class FrequencyCap(_message.Message):
     __slots__ = ("channel", "max", "per_seconds", "calendar_day", "per")

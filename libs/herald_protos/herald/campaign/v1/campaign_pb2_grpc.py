@@ -139,6 +139,16 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageResponse.FromString,
                 _registered_method=True)
+        self.PromoteVariant = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/PromoteVariant',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PromoteVariantRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplyCampaignResponse.FromString,
+                _registered_method=True)
+        self.GetUserExperiments = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/GetUserExperiments',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -286,6 +296,22 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PromoteVariant(self, request, context):
+        """Experiments. Makes one A/B variant the whole campaign: a new version whose message is that
+        variant's (the holdout stays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUserExperiments(self, request, context):
+        """A user's groups: the workspace's global control, and each live campaign's holdout or variant
+        (sticky hashes, so this is what the user's next send would get).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -393,6 +419,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.PreviewMessage,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageResponse.SerializeToString,
+            ),
+            'PromoteVariant': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteVariant,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.PromoteVariantRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplyCampaignResponse.SerializeToString,
+            ),
+            'GetUserExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserExperiments,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -962,6 +998,60 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/PreviewMessage',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.PreviewMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteVariant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/PromoteVariant',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.PromoteVariantRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ApplyCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/GetUserExperiments',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.FromString,
             options,
             channel_credentials,
             insecure,
