@@ -94,6 +94,8 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "GetSubscriptions": (ADMIN, "the console's user page"),
         "ApplySettings": (ADMIN, "herald settings apply"),
         "GetSettings": (ADMIN, "herald settings show"),
+        "PromoteVariant": (ADMIN, "herald campaigns promote"),
+        "GetUserExperiments": (ADMIN, "herald users show (global control and experiment groups)"),
     },
     DELIVERY: {
         "Schedule": (INTERNAL, "campaign, as a user enters a campaign"),

@@ -60,14 +60,12 @@ async def _experiments(args: argparse.Namespace, settings: Settings, user) -> di
     read): the global control group and each live campaign's holdout or variant. Without campaign
     the profile is still shown, with these as null and a warning."""
     from herald.campaign.v1 import campaign_pb2
-    from herald_common.grpcclient import request_metadata
-
     request = campaign_pb2.GetUserExperimentsRequest(workspace_id=args.workspace, user_id=user.user_id,
                                                      profile_id=user.profile_id)
     try:
         async with connect("campaign", settings, args.timeout) as campaign:
             found = await campaign.stub.GetUserExperiments(request, timeout=campaign.timeout,
-                                                           metadata=request_metadata())
+                                                           metadata=campaign.metadata("GetUserExperiments"))
     except CliError as error:
         if not args.json:  # in JSON the nulls say it
             say(f"warning: global control and experiment groups not shown: {error.message}")
