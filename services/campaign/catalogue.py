@@ -47,6 +47,9 @@ class Catalogue:
         # Paused and draft campaigns by trigger: their triggers enter nobody, but explain says so.
         self.dormant: dict[tuple[str, str], list[KnownCampaign]] = {}
         self.watched: set[tuple[str, str]] = set()  # (workspace, event name): goal or cancel event
+        # (workspace, event name) -> ids of campaigns (any status) with a goal on that event: whose
+        # sends on their way park it (a superset after a goal is renamed, never missing one).
+        self.goal_campaigns: dict[tuple[str, str], frozenset[str]] = {}
         self._specs: dict[tuple[str, int], CampaignSpec] = {}
         self.version = -1  # catalogue_state.version this process has loaded
 
@@ -111,7 +114,10 @@ class Catalogue:
         triggers: dict[tuple[str, str], list[KnownCampaign]] = defaultdict(list)
         dormant: dict[tuple[str, str], list[KnownCampaign]] = defaultdict(list)
         watched = set(getattr(self, "_watched_from_rows", set()))
+        goal_campaigns: dict[tuple[str, str], set[str]] = defaultdict(set)
         for known in self.by_id.values():
+            for goal in known.spec.goals:
+                goal_campaigns[(known.workspace_id, goal.event)].add(known.id)
             if known.status == LIVE:
                 triggers[(known.workspace_id, known.trigger_event)].append(known)
             elif known.status in DORMANT:
@@ -123,6 +129,7 @@ class Catalogue:
         self.triggers = dict(triggers)
         self.dormant = dict(dormant)
         self.watched = watched
+        self.goal_campaigns = {key: frozenset(ids) for key, ids in goal_campaigns.items()}
 
     def put(self, known: KnownCampaign) -> None:
         """After an apply, pause or resume in this process: the index changes for this campaign
@@ -152,6 +159,11 @@ class Catalogue:
             key = (known.workspace_id, known.trigger_event)
             dormant[key] = [*dormant.get(key, []), known]
         self.dormant = dormant
+        goal_campaigns = dict(self.goal_campaigns)
+        for goal in known.spec.goals:
+            key = (known.workspace_id, goal.event)
+            goal_campaigns[key] = goal_campaigns.get(key, frozenset()) | {known.id}
+        self.goal_campaigns = goal_campaigns
         watched = set(self.watched)
         watched.update((known.workspace_id, goal.event) for goal in known.spec.goals)
         watched.update((known.workspace_id, rule.event) for rule in known.spec.cancel_if)

@@ -44,6 +44,7 @@ from herald_services.campaign.store import (
     CancelWatchRecord,
     DecisionStepRecord,
     GoalWindowRecord,
+    ParkedGoalEventRecord,
     ProcessedEventRecord,
     SendRecord,
     TriggerCountRecord,
@@ -272,6 +273,12 @@ def process_events(
     watched = [event for event in events if (event.workspace_id, event.name) in catalogue.watched]
     if watched:
         _cancel(connection, catalogue, watched, now=now, outcome=outcome, steps=steps)
+        goal_campaigns = catalogue.goal_campaigns
+        goal_events = [event for event in watched if (event.workspace_id, event.name) in goal_campaigns]
+        if goal_events:
+            # Parked first: on PostgreSQL it waits for a MarkSent of the same send in flight, so
+            # either that MarkSent reads what is parked here, or _convert sees its windows.
+            _park(connection, catalogue, goal_events, now=now)
         _convert(connection, catalogue, watched, now=now, outcome=outcome, steps=steps)
     steps.write(connection, STEPS)
     return outcome
@@ -596,6 +603,72 @@ def _send_step(steps: StepLog, send: dict[str, Any], at: datetime, step: str, ou
               detail=detail)
 
 
+def _park(connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime) -> int:
+    """Goal events of users with a send on its way (confirmed, so the provider may have accepted
+    it; MarkSent not here yet) are kept, for MarkSent to count those at or after the accepted
+    time. Only events that match a goal of that send (name, where, match_trigger) are kept.
+
+    A send is on its way only while it is `sending`: Confirm turns it so, in its transaction,
+    before delivery calls the provider, so a goal event at or after the accepted time always
+    finds it so (or already sent, with its windows open)."""
+    goal_campaigns = catalogue.goal_campaigns
+    table = SendRecord.__table__
+    by_key: dict[tuple[str, str], list[IncomingEvent]] = defaultdict(list)
+    campaigns_of: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        by_key[(event.workspace_id, event.profile_id)].append(event)
+        campaigns_of[event.workspace_id].update(goal_campaigns.get((event.workspace_id, event.name), ()))
+    on_way: list[Any] = []
+    for workspace_id, campaign_ids in campaigns_of.items():
+        profiles = sorted({profile for ws, profile in by_key if ws == workspace_id})
+        for chunk in _chunks(profiles, 400):
+            statement = select(
+                table.c.id, table.c.workspace_id, table.c.profile_id, table.c.campaign_id, table.c.version,
+                table.c.confirmed_version, table.c.trigger_properties,
+            ).where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(chunk),
+                    table.c.campaign_id.in_(sorted(campaign_ids)), table.c.status == "sending").order_by(table.c.id)
+            if connection.dialect.name == "postgresql":
+                # A MarkSent of one of these sends, in flight, holds its row: wait for it, then
+                # see it sent (and its windows, in _convert), or park before it reads.
+                statement = statement.with_for_update()
+            on_way.extend(connection.execute(statement).mappings())
+    if not on_way:
+        return 0
+    sends_of: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for send in on_way:
+        sends_of[(send["workspace_id"], send["profile_id"])].append(send)
+    rows: list[dict[str, Any]] = []
+    for key, sends in sends_of.items():
+        for send in sends:
+            spec = catalogue.spec(connection, send["campaign_id"], send["confirmed_version"] or send["version"])
+            trigger_properties = None
+            for event in by_key[key]:
+                for goal in spec.goals:
+                    if goal.event != event.name:
+                        continue
+                    if trigger_properties is None:
+                        trigger_properties = orjson.loads(send["trigger_properties"])
+                    if goal_matches(goal, event_name=event.name, properties=event.properties,
+                                    trigger_properties=trigger_properties, now=now):
+                        rows.append({"send_id": send["id"], "goal_name": goal.name, "event_id": event.id,
+                                     "event_name": event.name, "event_time": event.timestamp, "parked_at": now})
+    if rows:
+        insert_rows(connection, ParkedGoalEventRecord.__table__, rows,
+                    skip_conflicts_on=["send_id", "goal_name", "event_id"])
+    return len(rows)
+
+
+def prune_parked(connection: Connection, *, before: datetime) -> int:
+    """Parked goal events of sends whose MarkSent never came (kept PARKED_KEEP)."""
+    table = ParkedGoalEventRecord.__table__
+    return connection.execute(delete(table).where(table.c.parked_at < before)).rowcount
+
+
+# A parked goal event is kept this long for a MarkSent that does not come (delivery retries a
+# report until campaign acknowledges it, backing off to a minute between tries).
+PARKED_KEEP = timedelta(days=8)
+
+
 def _convert(connection: Connection, catalogue: Catalogue, events: list[IncomingEvent], *, now: datetime,
              outcome: EventsOutcome, steps: StepLog) -> None:
     table = GoalWindowRecord.__table__
@@ -857,6 +930,8 @@ def _finish(connection: Connection, send_id: str, *, status: str, outcome: str, 
         update(table).where(table.c.id == send_id, table.c.status.not_in(list(TERMINAL))).values(**values)
     )
     connection.execute(delete(CancelWatchRecord.__table__).where(CancelWatchRecord.send_id == send_id))
+    if result.rowcount:
+        connection.execute(delete(ParkedGoalEventRecord.__table__).where(ParkedGoalEventRecord.send_id == send_id))
     return bool(result.rowcount)
 
 
@@ -889,8 +964,14 @@ def mark_sent(
         return
     if status not in TERMINAL:
         raise FailedPrecondition(f"status {status!r} is not one of scheduled, {', '.join(sorted(TERMINAL))}")
+    parked: list[Any] = []
     if status in REACHED:
         sent_at = sent_at or now
+        if send["status"] == "sending":  # only a send on its way has parked goal events
+            parked_table = ParkedGoalEventRecord.__table__
+            parked = list(connection.execute(
+                select(parked_table).where(parked_table.c.send_id == send_id).order_by(parked_table.c.event_time)
+            ).mappings())
     if status == "held_out":
         outcome = f"held out: {send['control'] or HOLDOUT} (not sent)"
     if not _finish(connection, send_id, status=status, outcome=outcome, sent_at=sent_at if status in REACHED else None):
@@ -908,11 +989,37 @@ def mark_sent(
     insert_rows(connection, GoalWindowRecord.__table__, windows, skip_conflicts_on=["send_id", "goal_name"])
     for goal in spec.goals:
         catalogue.watch(send["workspace_id"], goal.event)
-    if steps is not None and steps.enabled:
+    recording = steps is not None and steps.enabled
+    if recording:
         for window in windows:
             _send_step(steps, send, now, "goal_window", "opened",
                        {"goal": window["goal_name"], "event": window["goal_event"], "opens_at": window["opens_at"],
                         "closes_at": window["closes_at"], **({"held_out": True} if status == "held_out" else {})})
+    if parked:
+        _convert_parked(connection, send, windows, parked, now=now, steps=steps if recording else None)
+
+
+def _convert_parked(connection: Connection, send: Any, windows: list[dict[str, Any]], parked: list[Any], *,
+                    now: datetime, steps: StepLog | None) -> None:
+    """The goal events that arrived while the send was on its way: per goal, the first one at or
+    after the accepted time and inside the window converts (each matched the goal when parked)."""
+    table = GoalWindowRecord.__table__
+    for window in windows:
+        first = next((row for row in parked if row["goal_name"] == window["goal_name"]
+                      and window["opens_at"] <= as_utc(row["event_time"]) <= window["closes_at"]), None)
+        if first is None:
+            continue
+        event_time = as_utc(first["event_time"])
+        seconds = (event_time - window["opens_at"]).total_seconds()
+        result = connection.execute(
+            update(table).where(table.c.send_id == window["send_id"], table.c.goal_name == window["goal_name"],
+                                table.c.converted_at.is_(None))
+            .values(converted_at=event_time, conversion_event_id=first["event_id"], seconds_to_convert=seconds)
+        )
+        if result.rowcount and steps is not None:
+            _send_step(steps, send, now, "conversion", "converted", {
+                "goal": window["goal_name"], "event": first["event_name"], "event_id": first["event_id"],
+                "event_time": event_time, "seconds_to_convert": seconds, "before_mark_sent": True})
 
 
 # ---- reading -----------------------------------------------------------------------------

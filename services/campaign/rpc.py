@@ -365,7 +365,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             log.warning("delivery_cancel_failed", sends=len(send_ids), code=error.code().name)
 
     async def _refresh_loop(self) -> None:
-        """Another replica may have applied or paused a campaign; prune old dedup rows."""
+        """Another replica may have applied or paused a campaign; prune old dedup rows and goal
+        events parked for a MarkSent that never came."""
         rounds = 0
         while True:
             await asyncio.sleep(2.0)
@@ -374,6 +375,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 await self.runner.run(self._refresh)
                 if rounds % 1800 == 0:
                     await self._tx(handlers.prune_processed, before=self.clock.now() - timedelta(days=8))
+                    await self._tx(handlers.prune_parked, before=self.clock.now() - handlers.PARKED_KEEP)
             except Exception:
                 log.exception("campaign_refresh_failed")
 

@@ -7,6 +7,9 @@
   converts twice for a goal) and ``cancel_watch`` (a pending send's cancel events): both indexed
   by (workspace, profile, event name), so an event finds its user's windows and watches without
   a scan.
+- ``parked_goal_event``: a goal event of a user whose send is on its way (confirmed, its
+  MarkSent not here yet), kept until MarkSent says when the provider accepted the message, so a
+  goal reached in the first seconds still counts. Removed when the send ends; pruned by age.
 - ``unsubscription``: all campaigns ('' as campaign id) or one.
 - ``workspace_settings``: each workspace's settings file as applied (caps, quiet hours, global
   control); one primary-key read when delivery confirms a batch of sends.
@@ -128,6 +131,20 @@ class CancelWatchRecord(CampaignTable, table=True):
     event_name: str = Field(primary_key=True, max_length=520)
     workspace_id: str = Field(max_length=64)
     profile_id: str = Field(max_length=40)
+
+
+class ParkedGoalEventRecord(CampaignTable, table=True):
+    """A goal event that matched a goal of a send in `sending`: one row per (send, goal, event).
+    Keyed by send, so MarkSent reads and deletes a send's rows as one range."""
+
+    __tablename__ = "parked_goal_event"
+    __table_args__ = (Index("ix_parked_goal_event_at", "parked_at"),)
+    send_id: str = Field(primary_key=True, max_length=40)
+    goal_name: str = Field(primary_key=True, max_length=200)
+    event_id: str = Field(primary_key=True, max_length=40)
+    event_name: str = Field(max_length=520)
+    event_time: datetime
+    parked_at: datetime
 
 
 class UnsubscriptionRecord(CampaignTable, table=True):
