@@ -82,6 +82,10 @@ class IdentityClient(_Client):
         request = identity_pb2.GetUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
         return await self.stub.GetUser(request, timeout=self.timeout, metadata=self.metadata("GetUser"))
 
+    async def get_users(self, workspace_id: str, profile_ids: list[str]) -> identity_pb2.GetUsersResponse:
+        request = identity_pb2.GetUsersRequest(workspace_id=workspace_id, profile_ids=profile_ids)
+        return await self.stub.GetUsers(request, timeout=self.timeout, metadata=request_metadata())
+
     async def delete_user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.DeleteUserResponse:
         request = identity_pb2.DeleteUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
         return await self.stub.DeleteUser(request, timeout=self.timeout, metadata=self.metadata("DeleteUser"))
@@ -140,6 +144,9 @@ class IngestClient(_Client):
         """The latest events of one name, newest first; `before_id` is an earlier next_before_id."""
         request = ingest_pb2.ListEventsByNameRequest(workspace_id=workspace_id, name=name, limit=limit, before_id=before_id)
         return await self.stub.ListEventsByName(request, timeout=self.timeout, metadata=self.metadata("ListEventsByName"))
+
+    async def read_events(self, request: ingest_pb2.ReadEventsRequest) -> ingest_pb2.ReadEventsResponse:
+        return await self.stub.ReadEvents(request, timeout=self.timeout, metadata=request_metadata())
 
     async def purge_user_events(self, workspace_id: str, profile_ids: list[str]) -> int:
         request = ingest_pb2.PurgeUserEventsRequest(workspace_id=workspace_id, profile_ids=profile_ids)

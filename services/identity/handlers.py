@@ -337,6 +337,23 @@ def search_users(session: Session, *, workspace_id: str, query: str, limit: int)
     ]
 
 
+def get_users(session: Session, *, workspace_id: str, profile_ids: list[str]) -> dict[str, UserView]:
+    """Users by profile id as they are now; a merged profile gives the one it went into; an id
+    not found (or of another workspace) is left out."""
+    repo = IdentityRepository(session)
+    _require_workspace(repo, workspace_id)
+    found: dict[str, UserView] = {}
+    for profile_id in dict.fromkeys(profile_ids):
+        profile = repo.profile(profile_id)
+        while profile is not None and profile.merged_into:
+            profile = repo.profile(profile.merged_into)
+        if profile is None or profile.workspace_id != workspace_id:
+            continue
+        found[profile_id] = UserView(profile=profile, anonymous_ids=[], devices=repo.devices_of(profile.id),
+                                     merged_profile_ids=[], group_ids=[])
+    return found
+
+
 def profile_ids_for_deletion(session: Session, *, workspace_id: str, some_id: str) -> list[str]:
     view = get_user(session, workspace_id=workspace_id, some_id=some_id)
     return [view.profile.id, *view.merged_profile_ids]

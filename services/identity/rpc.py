@@ -169,6 +169,19 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         )
         return user_message(view)
 
+    async def GetUsers(self, request, context):
+        if not request.workspace_id:
+            raise InvalidArgument(errors=[FieldError("workspace_id", "is required")])
+        if len(request.profile_ids) > 5000:
+            raise InvalidArgument(errors=[FieldError("profile_ids", "at most 5000 at once")])
+        views = await self._unit_of_work(handlers.get_users, workspace_id=request.workspace_id,
+                                         profile_ids=list(request.profile_ids))
+        response = identity_pb2.GetUsersResponse(
+            missing_profile_ids=[p for p in request.profile_ids if p not in views])
+        for profile_id, view in views.items():
+            response.users[profile_id].CopyFrom(user_message(view))
+        return response
+
     async def DeleteUser(self, request, context):
         profile_ids = await self._unit_of_work(
             handlers.profile_ids_for_deletion, workspace_id=request.workspace_id, some_id=request.id

@@ -173,6 +173,23 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             add_event(response.events, tuple(row))
         return response
 
+    async def ReadEvents(self, request, context):
+        _require(workspace_id=request.workspace_id)
+        since, until = to_datetime(request.since), to_datetime(request.until)
+        errors = [FieldError(name, "is required") for name, value in (("since", since), ("until", until)) if value is None]
+        if not errors and since >= until:
+            errors.append(FieldError("until", "must be after since"))
+        if errors:
+            raise InvalidArgument(errors=errors)
+        page = await self._read(
+            handlers.read_events, workspace_id=request.workspace_id, since=since, until=until,
+            names=list(request.names), cursor=request.cursor, limit=request.limit,
+        )
+        response = ingest_pb2.ReadEventsResponse(next_cursor=page.next_cursor, done=page.done, counted=page.counted)
+        for row in page.rows:
+            add_event(response.events, tuple(row))
+        return response
+
     async def PurgeUserEvents(self, request, context):
         _require(workspace_id=request.workspace_id)
         deleted = await self.runner.run(self._purge, request.workspace_id, list(request.profile_ids))

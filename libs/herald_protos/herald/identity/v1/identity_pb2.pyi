@@ -225,6 +225,29 @@ class GetUserRequest(_message.Message):
     profile_id: str
     def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., profile_id: _Optional[str] = ...) -> None: ...
 
+class GetUsersRequest(_message.Message):
+    __slots__ = ("workspace_id", "profile_ids")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, workspace_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetUsersResponse(_message.Message):
+    __slots__ = ("users", "missing_profile_ids")
+    class UsersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: User
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.MessageMap[str, User]
+    missing_profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, users: _Optional[_Mapping[str, User]] = ..., missing_profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class DeleteUserRequest(_message.Message):
     __slots__ = ("workspace_id", "id")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]

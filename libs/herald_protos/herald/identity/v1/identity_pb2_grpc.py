@@ -74,6 +74,11 @@ class IdentityServiceStub:
                 request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetUserRequest.SerializeToString,
                 response_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.User.FromString,
                 _registered_method=True)
+        self.GetUsers = channel.unary_unary(
+                '/herald.identity.v1.IdentityService/GetUsers',
+                request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetUsersRequest.SerializeToString,
+                response_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetUsersResponse.FromString,
+                _registered_method=True)
         self.DeleteUser = channel.unary_unary(
                 '/herald.identity.v1.IdentityService/DeleteUser',
                 request_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.DeleteUserRequest.SerializeToString,
@@ -149,6 +154,14 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsers(self, request, context):
+        """Many users by profile id at once, as they are now (campaign's simulate). A merged profile
+        answers with the profile it was merged into; an unknown one is listed in missing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteUser(self, request, context):
         """A privacy request: removes the profile, its aliases and devices, and asks
         ingest to delete the user's events.
@@ -214,6 +227,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetUser,
                     request_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetUserRequest.FromString,
                     response_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.User.SerializeToString,
+            ),
+            'GetUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsers,
+                    request_deserializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetUsersRequest.FromString,
+                    response_serializer=herald_dot_identity_dot_v1_dot_identity__pb2.GetUsersResponse.SerializeToString,
             ),
             'DeleteUser': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteUser,
@@ -447,6 +465,33 @@ class IdentityService:
             '/herald.identity.v1.IdentityService/GetUser',
             herald_dot_identity_dot_v1_dot_identity__pb2.GetUserRequest.SerializeToString,
             herald_dot_identity_dot_v1_dot_identity__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.identity.v1.IdentityService/GetUsers',
+            herald_dot_identity_dot_v1_dot_identity__pb2.GetUsersRequest.SerializeToString,
+            herald_dot_identity_dot_v1_dot_identity__pb2.GetUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,11 @@ class IngestServiceStub:
                 request_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameRequest.SerializeToString,
                 response_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameResponse.FromString,
                 _registered_method=True)
+        self.ReadEvents = channel.unary_unary(
+                '/herald.ingest.v1.IngestService/ReadEvents',
+                request_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ReadEventsRequest.SerializeToString,
+                response_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ReadEventsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -143,6 +148,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadEvents(self, request, context):
+        """The recorded event log of a workspace for a period, a page at a time, in the order ingest
+        recorded the events (the order campaign handled them), from the event id index.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -190,6 +203,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ListEventsByName,
                     request_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameRequest.FromString,
                     response_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameResponse.SerializeToString,
+            ),
+            'ReadEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadEvents,
+                    request_deserializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ReadEventsRequest.FromString,
+                    response_serializer=herald_dot_ingest_dot_v1_dot_ingest__pb2.ReadEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -435,6 +453,33 @@ class IngestService:
             '/herald.ingest.v1.IngestService/ListEventsByName',
             herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameRequest.SerializeToString,
             herald_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsByNameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.ingest.v1.IngestService/ReadEvents',
+            herald_dot_ingest_dot_v1_dot_ingest__pb2.ReadEventsRequest.SerializeToString,
+            herald_dot_ingest_dot_v1_dot_ingest__pb2.ReadEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
