@@ -57,6 +57,7 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "Group": (INTERNAL, "the gateway (Segment group)"),
         "Resolve": (INTERNAL, "ingest, for every recorded event's user"),
         "GetUser": (ADMIN_OR_INTERNAL, "campaign (filters, templates); ingest (ListUserEvents); herald users show"),
+        "GetUsers": (INTERNAL, "campaign's Simulate (user conditions and addresses as they are now)"),
         "DeleteUser": (ADMIN, "herald users delete"),
         "RemoveDevice": (INTERNAL, "delivery, when a push provider reports a token gone"),
         "SearchUsers": (ADMIN, "the console's Users page"),
@@ -71,6 +72,7 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "ListUserEvents": (ADMIN, "herald users events; the console's user page"),
         "ListEventsByName": (ADMIN, "the console's event page"),
         "PurgeUserEvents": (INTERNAL, "identity, as DeleteUser removes a user"),
+        "ReadEvents": (INTERNAL, "campaign's Simulate, reading a period's events"),
     },
     CAMPAIGN: {
         "ApplyCampaign": (ADMIN, "herald campaigns apply"),
@@ -96,6 +98,7 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "GetSettings": (ADMIN, "herald settings show"),
         "PromoteVariant": (ADMIN, "herald campaigns promote"),
         "GetUserExperiments": (ADMIN, "herald users show (global control and experiment groups)"),
+        "Simulate": (ADMIN, "herald campaigns simulate"),
     },
     DELIVERY: {
         "Schedule": (INTERNAL, "campaign, as a user enters a campaign"),

@@ -84,7 +84,7 @@ class IdentityClient(_Client):
 
     async def get_users(self, workspace_id: str, profile_ids: list[str]) -> identity_pb2.GetUsersResponse:
         request = identity_pb2.GetUsersRequest(workspace_id=workspace_id, profile_ids=profile_ids)
-        return await self.stub.GetUsers(request, timeout=self.timeout, metadata=request_metadata())
+        return await self.stub.GetUsers(request, timeout=self.timeout, metadata=self.metadata("GetUsers"))
 
     async def delete_user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.DeleteUserResponse:
         request = identity_pb2.DeleteUserRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
@@ -146,7 +146,7 @@ class IngestClient(_Client):
         return await self.stub.ListEventsByName(request, timeout=self.timeout, metadata=self.metadata("ListEventsByName"))
 
     async def read_events(self, request: ingest_pb2.ReadEventsRequest) -> ingest_pb2.ReadEventsResponse:
-        return await self.stub.ReadEvents(request, timeout=self.timeout, metadata=request_metadata())
+        return await self.stub.ReadEvents(request, timeout=self.timeout, metadata=self.metadata("ReadEvents"))
 
     async def purge_user_events(self, workspace_id: str, profile_ids: list[str]) -> int:
         request = ingest_pb2.PurgeUserEventsRequest(workspace_id=workspace_id, profile_ids=profile_ids)

@@ -164,6 +164,27 @@ def render_json(node: JsonTemplate, context: Mapping[str, Any]) -> Any:
     return node
 
 
+@dataclass(frozen=True)
+class Address:
+    kind: str
+    value: str
+
+
+def addresses_for(channel: str, attributes: Mapping[str, Any], devices: list[tuple[str, str]],
+                  message: RenderedMessage) -> tuple[Address, ...]:
+    """Where a message of this channel goes for a user: their email, phone number, push devices,
+    or the webhook's rendered url; () when they have none (Confirm suppresses as no_address)."""
+    if channel == "email":
+        value = attributes.get("email")
+        return (Address("email", value),) if isinstance(value, str) and value else ()
+    if channel in ("sms", "voice"):
+        value = attributes.get("phone_number")
+        return (Address("phone", value),) if isinstance(value, str) and value else ()
+    if channel == "push":
+        return tuple(Address(kind, token) for kind, token in devices if kind in ("apns", "fcm"))
+    return (Address("url", message.url),) if message.url else ()
+
+
 # ---- goals, cancel conditions, re-entry ---------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from herald_common.errors import FailedPrecondition, FieldError, InvalidArgument
 from herald_common.steps import StepLog
 from herald_services.campaign.catalogue import LIVE, Catalogue, KnownCampaign
 from herald_services.campaign.domain import (
+    Address,
     CampaignSpec,
     RenderedMessage,
     cancel_matches,
@@ -30,6 +31,7 @@ from herald_services.campaign.domain import (
     render_message,
 )
 from herald_services.campaign import experiments
+from herald_services.campaign.domain import addresses_for as _addresses
 from herald_services.campaign.evidence import filter_facts, reentry_rule, rule_facts
 from herald_services.campaign.filters import (
     as_boolean,
@@ -752,12 +754,6 @@ def mark_handed_off(connection: Connection, due: dict[str, datetime | None]) -> 
 
 
 @dataclass(frozen=True)
-class Address:
-    kind: str
-    value: str
-
-
-@dataclass(frozen=True)
 class Decision:
     go: bool
     reason: str = ""
@@ -791,18 +787,6 @@ def sends_for_confirm(connection: Connection, send_ids: list[str]) -> dict[str, 
         for row in connection.execute(select(SendRecord.__table__).where(SendRecord.id.in_(list(chunk)))).mappings():
             found[row["id"]] = dict(row)
     return found
-
-
-def _addresses(channel: str, attributes: dict[str, Any], devices: list[tuple[str, str]], message: RenderedMessage) -> tuple[Address, ...]:
-    if channel == "email":
-        value = attributes.get("email")
-        return (Address("email", value),) if isinstance(value, str) and value else ()
-    if channel in ("sms", "voice"):
-        value = attributes.get("phone_number")
-        return (Address("phone", value),) if isinstance(value, str) and value else ()
-    if channel == "push":
-        return tuple(Address(kind, token) for kind, token in devices if kind in ("apns", "fcm"))
-    return (Address("url", message.url),) if message.url else ()
 
 
 def confirm(
@@ -1232,6 +1216,18 @@ def subscriptions(connection: Connection, *, workspace_id: str, profile_ids: lis
     ids.discard("")
     names = sorted(connection.execute(select(campaigns.c.name).where(campaigns.c.id.in_(ids))).scalars()) if ids else []
     return every, names
+
+
+def unsubscribed_among(connection: Connection, *, workspace_id: str, profile_ids: list[str], campaign_id: str) -> set[str]:
+    """Which of these users `herald users unsubscribe` took out of every campaign, or of this one."""
+    table = UnsubscriptionRecord.__table__
+    found: set[str] = set()
+    for chunk in _chunks(profile_ids, 500):
+        found.update(connection.execute(
+            select(table.c.profile_id).where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(list(chunk)),
+                                             table.c.campaign_id.in_(["", campaign_id]))
+        ).scalars())
+    return found
 
 
 def prune_processed(connection: Connection, *, before: datetime) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from herald_common.access import Caller
 from herald_common.aio import runner_for
-from herald_common.clients import DeliveryClient, IdentityClient
+from herald_common.clients import DeliveryClient, IdentityClient, IngestClient
 from herald_common.clock import Clock, SystemClock
 from herald_common.db import create_service_engine, require_current_schema
 from herald_common.grpcserver import Registration, create_server
@@ -26,6 +26,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
     runner = runner_for(engine, "campaign-db")
     identity = IdentityClient(settings.identity_address, settings.rpc_timeout_seconds, caller=caller)
     delivery = DeliveryClient(settings.delivery_address, settings.rpc_timeout_seconds, caller=caller)
+    ingest = IngestClient(settings.ingest_address, settings.rpc_timeout_seconds, caller=caller)
     servicer = CampaignServicer(
         engine=engine,
         runner=runner,
@@ -35,6 +36,8 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         settle_seconds=settings.settle_seconds,
         rpc_timeout=settings.rpc_timeout_seconds,
         explain=settings.explain,
+        ingest=ingest,
+        default_timezone=settings.default_timezone,
     )
     servicer.load()
     registration = Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, servicer, SERVICE_NAME)
@@ -45,7 +48,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         port,
         health,
         [SERVICE_NAME],
-        closers=[identity.close, delivery.close, runner.shutdown, engine.dispose, servicer.stop],
+        closers=[identity.close, delivery.close, ingest.close, runner.shutdown, engine.dispose, servicer.stop],
         starters=[servicer.start],
         extras={"servicer": servicer},
     )

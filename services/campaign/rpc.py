@@ -16,17 +16,19 @@ import orjson
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from herald.delivery.v1 import delivery_pb2
 from herald.identity.v1 import identity_pb2
+from herald.ingest.v1 import ingest_pb2
 from herald_common import metrics
 from herald_common.aio import write_in
-from herald_common.clients import DeliveryClient, IdentityClient
+from herald_common.clients import DeliveryClient, IdentityClient, IngestClient
 from herald_common.clock import Clock
-from herald_common.errors import InvalidArgument, NotFound, Unavailable
+from herald_common.errors import FieldError, InvalidArgument, NotFound, Unavailable
 from herald_common.logs import get_logger
 from herald_common.steps import StepLog
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.campaign import experiments, handlers, overview
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
 from herald_services.campaign.limits import WorkspaceSettings, minutes_to_clock
+from herald_services.campaign.simulation import SimEvent, Simulation, SimulationResult, SimUser
 from herald_services.campaign.spec import check_campaign
 from sqlalchemy import Engine
 
@@ -53,8 +55,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         settle_seconds: int,
         rpc_timeout: float,
         explain: bool = True,
+        ingest: IngestClient | None = None,
+        default_timezone: str | None = None,
     ) -> None:
         self.engine = engine
+        self.ingest = ingest  # read by Simulate only
+        self.default_timezone = default_timezone  # HERALD_DEFAULT_TIMEZONE, as delivery reads windows
         self.runner = runner
         self.clock = clock
         self.identity = identity
@@ -501,6 +507,96 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         unknown = await self._tx(mark_all)
         return campaign_pb2.MarkSentBatchResponse(unknown_send_ids=unknown)
 
+    # ---- simulate -----------------------------------------------------------------------
+
+    async def Simulate(self, request, context):
+        workspace_id = request.workspace_id or "default"
+        now = self.clock.now()
+        since, until = to_datetime(request.since), to_datetime(request.until, now)
+        errors = []
+        if since is None:
+            errors.append(FieldError("since", "is required (the start of the period to replay)"))
+        elif since >= until:
+            errors.append(FieldError("until", "must be after since"))
+        which = request.WhichOneof("campaign")
+        if which is None or not getattr(request, which).strip():
+            errors.append(FieldError("campaign", "a campaign file (source_yaml) or a stored campaign's name is required"))
+        if errors:
+            raise InvalidArgument(errors=errors)
+        if which == "source_yaml":
+            spec, campaign_id = check_campaign(request.source_yaml).spec, ""
+        else:
+            known, _ = await self._tx(handlers.get_campaign, self.catalogue, workspace_id, request.name)
+            spec, campaign_id = known.spec, known.id
+        if self.ingest is None:
+            raise Unavailable("campaign was started without ingest's address; simulate reads events from it")
+        simulation = Simulation(spec, campaign_id=campaign_id or "simulated", settle=self.settle,
+                                default_timezone=self.default_timezone)
+        result = await self._replay(simulation, workspace_id, campaign_id, since, until)
+        log.info("campaign_simulated", campaign=spec.name, events=result.events_replayed, entered=result.entered,
+                 would_send=result.would_send, users_in_flight_peak=result.users_in_flight_peak)
+        return simulate_response(spec.name, result)
+
+    async def _replay(self, simulation: Simulation, workspace_id: str, campaign_id: str, since, until) -> SimulationResult:
+        """Pages of events from ingest, the next one asked for while this one is replayed; the
+        users a page triggers are fetched from identity (as they are now) before it is."""
+        request = ingest_pb2.ReadEventsRequest(workspace_id=workspace_id, names=sorted(simulation.names), limit=5000)
+        set_timestamp(request.since, since)
+        set_timestamp(request.until, until)
+
+        async def page(cursor: str) -> ingest_pb2.ReadEventsResponse:
+            asked = ingest_pb2.ReadEventsRequest()
+            asked.CopyFrom(request)
+            asked.cursor = cursor
+            try:
+                return await self.ingest.read_events(asked)
+            except grpc.aio.AioRpcError as error:
+                raise Unavailable(f"ingest could not be asked for the events ({error.code().name})") from None
+
+        upcoming = asyncio.ensure_future(page(""))
+        try:
+            while True:
+                response = await upcoming
+                if not response.done:
+                    upcoming = asyncio.ensure_future(page(response.next_cursor))
+                events = [
+                    SimEvent(id=e.id, name=e.name, profile_id=e.profile_id, user_id=e.user_id,
+                             properties=_properties(e.properties_json), timestamp=to_datetime(e.timestamp),
+                             received_at=to_datetime(e.received_at))
+                    for e in response.events
+                ]
+                unknown = simulation.unknown_users(events)
+                if unknown:
+                    await self._simulated_users(simulation, workspace_id, campaign_id, sorted(unknown))
+                simulation.replay(events, counted=response.counted)
+                if response.done:
+                    break
+        finally:
+            if not upcoming.done():
+                upcoming.cancel()
+        return simulation.finish()
+
+    async def _simulated_users(self, simulation: Simulation, workspace_id: str, campaign_id: str,
+                               profile_ids: list[str]) -> None:
+        for start in range(0, len(profile_ids), 2000):
+            chunk = profile_ids[start:start + 2000]
+            try:
+                response = await self.identity.get_users(workspace_id, chunk)
+            except grpc.aio.AioRpcError as error:
+                raise Unavailable(f"identity could not be asked for the users ({error.code().name})") from None
+            unsubscribed = await self.runner.run(self._unsubscribed, workspace_id, chunk, campaign_id)
+            for profile_id in chunk:
+                user = response.users.get(profile_id) if profile_id in response.users else None
+                simulation.users[profile_id] = None if user is None else SimUser(
+                    user_id=user.user_id, attributes=_properties(user.attributes_json),
+                    devices=tuple((d.kind, d.token) for d in user.devices), unsubscribed=profile_id in unsubscribed,
+                )
+
+    def _unsubscribed(self, workspace_id: str, profile_ids: list[str], campaign_id: str) -> set[str]:
+        with self.engine.connect() as connection:
+            return handlers.unsubscribed_among(connection, workspace_id=workspace_id, profile_ids=profile_ids,
+                                               campaign_id=campaign_id)
+
     # ---- sends and unsubscribes ---------------------------------------------------------
 
     async def _profile_ids(self, workspace_id: str, user_or_anonymous_id: str) -> list[str]:
@@ -696,6 +792,25 @@ def settings_message(applied: handlers.AppliedSettings) -> campaign_pb2.Workspac
     fill_limits(message, applied.settings)
     set_timestamp(message.updated_at, applied.updated_at)
     return message
+
+
+def simulate_response(name: str, result: SimulationResult) -> campaign_pb2.SimulateResponse:
+    response = campaign_pb2.SimulateResponse(
+        campaign=name, events_replayed=result.events_replayed, triggered=result.triggered, entered=result.entered,
+        cancelled=result.cancelled, would_send=result.would_send, kept_out_by_reentry=result.kept_out_by_reentry,
+        users_in_flight_peak=result.users_in_flight_peak,
+    )
+    for condition, users in sorted(result.filtered_out.items(), key=lambda item: (-item[1], item[0])):
+        response.filtered_out.add(key=condition, count=users)
+    for day, sends in sorted(result.by_day.items()):
+        response.would_send_by_day.add(key=day, count=sends)
+    for hour, sends in sorted(result.by_local_hour.items()):
+        response.would_send_by_local_hour.add(key=f"{hour:02d}", count=sends)
+    for reason, sends in sorted(result.not_sent.items()):
+        response.not_sent.add(key=reason, count=sends)
+    for goal in result.goals():
+        response.goals.add(name=goal["name"], conversions=goal["conversions"], rate=goal["rate"])
+    return response
 
 
 def _count_decisions(outcome: handlers.EventsOutcome) -> None:

@@ -1,5 +1,5 @@
 """herald campaigns apply|list|show|pause|resume|archive|stats (versions, daily, preview in
-campaign_pages), and herald sends list."""
+campaign_pages; simulate in simulate.py), and herald sends list."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     promote.add_argument("name", metavar="NAME")
     promote.add_argument("variant", metavar="VARIANT")
     promote.set_defaults(handler=read_command(promote_variant))
+    from herald_cli.commands import simulate
+
+    simulate.register(commands, common)
 
     sends = subparsers.add_parser("sends", help="sends: their status, due time, channel and provider outcome")
     send_commands = sends.add_subparsers(dest="sends_command", required=True, metavar="COMMAND")

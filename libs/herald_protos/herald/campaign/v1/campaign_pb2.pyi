@@ -519,6 +519,7 @@ class MarkSentBatchResponse(_message.Message):
     unknown_send_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, unknown_send_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+<<<<<<< HEAD
 class ListCampaignSummariesRequest(_message.Message):
     __slots__ = ("workspace_id", "page_size", "page_token")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -654,3 +655,68 @@ class PreviewMessageResponse(_message.Message):
     channel: str
     warnings: _containers.RepeatedCompositeFieldContainer[ApplyWarning]
     def __init__(self, message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., render_error: _Optional[str] = ..., conditions_hold: _Optional[bool] = ..., attributes_json: _Optional[bytes] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[ApplyWarning, _Mapping]]] = ...) -> None: ...
+=======
+class SimulateRequest(_message.Message):
+    __slots__ = ("workspace_id", "source_yaml", "name", "file_name", "since", "until")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_YAML_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    source_yaml: str
+    name: str
+    file_name: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, workspace_id: _Optional[str] = ..., source_yaml: _Optional[str] = ..., name: _Optional[str] = ..., file_name: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SimulateCount(_message.Message):
+    __slots__ = ("key", "count")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    count: int
+    def __init__(self, key: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class SimulateGoal(_message.Message):
+    __slots__ = ("name", "conversions", "rate")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    conversions: int
+    rate: float
+    def __init__(self, name: _Optional[str] = ..., conversions: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class SimulateResponse(_message.Message):
+    __slots__ = ("campaign", "events_replayed", "triggered", "entered", "filtered_out", "cancelled", "would_send", "would_send_by_day", "would_send_by_local_hour", "goals", "kept_out_by_reentry", "not_sent", "users_in_flight_peak")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_FIELD_NUMBER: _ClassVar[int]
+    ENTERED_FIELD_NUMBER: _ClassVar[int]
+    FILTERED_OUT_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    WOULD_SEND_FIELD_NUMBER: _ClassVar[int]
+    WOULD_SEND_BY_DAY_FIELD_NUMBER: _ClassVar[int]
+    WOULD_SEND_BY_LOCAL_HOUR_FIELD_NUMBER: _ClassVar[int]
+    GOALS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_OUT_BY_REENTRY_FIELD_NUMBER: _ClassVar[int]
+    NOT_SENT_FIELD_NUMBER: _ClassVar[int]
+    USERS_IN_FLIGHT_PEAK_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    events_replayed: int
+    triggered: int
+    entered: int
+    filtered_out: _containers.RepeatedCompositeFieldContainer[SimulateCount]
+    cancelled: int
+    would_send: int
+    would_send_by_day: _containers.RepeatedCompositeFieldContainer[SimulateCount]
+    would_send_by_local_hour: _containers.RepeatedCompositeFieldContainer[SimulateCount]
+    goals: _containers.RepeatedCompositeFieldContainer[SimulateGoal]
+    kept_out_by_reentry: int
+    not_sent: _containers.RepeatedCompositeFieldContainer[SimulateCount]
+    users_in_flight_peak: int
+    def __init__(self, campaign: _Optional[str] = ..., events_replayed: _Optional[int] = ..., triggered: _Optional[int] = ..., entered: _Optional[int] = ..., filtered_out: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., cancelled: _Optional[int] = ..., would_send: _Optional[int] = ..., would_send_by_day: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., would_send_by_local_hour: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., goals: _Optional[_Iterable[_Union[SimulateGoal, _Mapping]]] = ..., kept_out_by_reentry: _Optional[int] = ..., not_sent: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., users_in_flight_peak: _Optional[int] = ...) -> None: ...
+>>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)

@@ -119,6 +119,7 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
                 _registered_method=True)
+<<<<<<< HEAD
         self.ListCampaignSummaries = channel.unary_unary(
                 '/herald.campaign.v1.CampaignService/ListCampaignSummaries',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.SerializeToString,
@@ -148,6 +149,12 @@ class CampaignServiceStub:
                 '/herald.campaign.v1.CampaignService/GetUserExperiments',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.FromString,
+=======
+        self.Simulate = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/Simulate',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.FromString,
+>>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
                 _registered_method=True)
 
 
@@ -266,6 +273,7 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+<<<<<<< HEAD
     def ListCampaignSummaries(self, request, context):
         """The console's campaign list: each campaign with its channel and its figures (triggered,
         sent, the primary goal's conversions and rate), a page at a time by name, in one call.
@@ -307,6 +315,12 @@ class CampaignServiceServicer:
     def GetUserExperiments(self, request, context):
         """A user's groups: the workspace's global control, and each live campaign's holdout or variant
         (sticky hashes, so this is what the user's next send would get).
+=======
+    def Simulate(self, request, context):
+        """What a campaign (a file, or a stored one by name) would have done over the events recorded
+        in a period: the same rules as OnEvents and Confirm over events read from ingest, with the
+        users' attributes as they are now, in memory only: nothing is sent or stored.
+>>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -400,6 +414,7 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.SerializeToString,
             ),
+<<<<<<< HEAD
             'ListCampaignSummaries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCampaignSummaries,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.FromString,
@@ -429,6 +444,12 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetUserExperiments,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.SerializeToString,
+=======
+            'Simulate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Simulate,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.SerializeToString,
+>>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -901,7 +922,11 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
+<<<<<<< HEAD
     def ListCampaignSummaries(request,
+=======
+    def Simulate(request,
+>>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
             target,
             options=(),
             channel_credentials=None,
@@ -914,6 +939,7 @@ class CampaignService:
         return grpc.experimental.unary_unary(
             request,
             target,
+<<<<<<< HEAD
             '/herald.campaign.v1.CampaignService/ListCampaignSummaries',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesResponse.FromString,
@@ -1052,6 +1078,11 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/GetUserExperiments',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.FromString,
+=======
+            '/herald.campaign.v1.CampaignService/Simulate',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.FromString,
+>>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
             options,
             channel_credentials,
             insecure,
