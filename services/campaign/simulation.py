@@ -15,6 +15,7 @@ them; the replay's clock is each event's received time. Pure: imports neither gr
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections import Counter, defaultdict
@@ -114,6 +115,13 @@ def condition_label(condition: Condition) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _zone_of(user_zone: str | None, fallback: str | None, default: str | None) -> timing.ZoneChoice | None:
+    """delivery's choice of zone (timing.choose_timezone), remembered per names: a replay asks it
+    once per send, for a handful of distinct zones."""
+    return timing.choose_timezone(user_zone, fallback, default)
+
+
 def timing_window(spec: CampaignSpec) -> timing.DeliveryWindow | None:
     window = spec.delivery_window
     if window is None:
@@ -145,6 +153,7 @@ class Simulation:
         self._entered_at: dict[str, datetime] = {}  # re-entry: last entry per user (once, once_per)
         self._entry_expiry: list[tuple[datetime, str]] = []  # once_per: when an entry stops mattering
         self._seq = itertools.count()
+        self._idle: set[str] = set()  # users whose last send or window just ended: forgotten after the page
         self._cancel_names = frozenset(rule.event for rule in spec.cancel_if)
         self._goal_names = frozenset(goal.event for goal in spec.goals)
         self._longest_goal = max((goal.within for goal in spec.goals), default=timedelta(0))
@@ -174,6 +183,12 @@ class Simulation:
             if name in goals and event.profile_id in self._sent_of:
                 self._convert(event)
         self.result.events_replayed += replayed if counted is None else counted
+        # Users out of flight are forgotten once the page is done (the caller fetched this
+        # page's users before it; one who triggers again later is fetched again).
+        for profile in self._idle:
+            if profile not in self._pending_of and profile not in self._sent_of:
+                self.users.pop(profile, None)
+        self._idle.clear()
         in_flight = len(self._pending_of) + len(self._sent_of)
         if in_flight > self.result.users_in_flight_peak:
             self.result.users_in_flight_peak = in_flight
@@ -201,7 +216,7 @@ class Simulation:
             if not send.cancelled:
                 self._confirm(send)
             if send.profile_id not in self._pending_of:
-                self.users.pop(send.profile_id, None)  # fetched again if they trigger again
+                self._idle.add(send.profile_id)
         expiry = self._expiry
         while expiry and now is not None and expiry[0][0] < now:
             _, _, profile = heapq.heappop(expiry)
@@ -210,6 +225,7 @@ class Simulation:
                 self._sent_of[profile] = sends
             else:
                 self._sent_of.pop(profile, None)
+                self._idle.add(profile)
         entries = self._entry_expiry
         while entries and now is not None and entries[0][0] <= now:
             at, profile = heapq.heappop(entries)
@@ -321,7 +337,7 @@ class Simulation:
         sent_at = decision.due_at
         result.would_send += 1
         result.by_day[sent_at.astimezone(UTC).date().isoformat()] += 1
-        zone = timing.choose_timezone(user_zone, fallback, self.default_timezone)
+        zone = _zone_of(user_zone, fallback, self.default_timezone)
         result.by_local_hour[sent_at.astimezone(zone.zone if zone else UTC).hour] += 1
         if spec.goals:
             self._sent_of[send.profile_id].append(_Sent(sent_at=sent_at, properties=send.properties))

@@ -174,12 +174,16 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             raise InvalidArgument(errors=[FieldError("workspace_id", "is required")])
         if len(request.profile_ids) > 5000:
             raise InvalidArgument(errors=[FieldError("profile_ids", "at most 5000 at once")])
-        views = await self._unit_of_work(handlers.get_users, workspace_id=request.workspace_id,
+        users = await self._unit_of_work(handlers.get_users, workspace_id=request.workspace_id,
                                          profile_ids=list(request.profile_ids))
         response = identity_pb2.GetUsersResponse(
-            missing_profile_ids=[p for p in request.profile_ids if p not in views])
-        for profile_id, view in views.items():
-            response.users[profile_id].CopyFrom(user_message(view))
+            missing_profile_ids=[p for p in request.profile_ids if p not in users])
+        for profile_id, user in users.items():
+            item = response.users[profile_id]
+            item.profile_id, item.user_id, item.attributes_json = user.profile_id, user.user_id, user.attributes_json.encode()
+            for kind, token, last_seen in user.devices:
+                device = item.devices.add(kind=kind, token=token)
+                set_timestamp(device.last_seen, last_seen)
         return response
 
     async def DeleteUser(self, request, context):

@@ -231,3 +231,14 @@ async def test_read_events_pages_the_period_in_recorded_order(live, monkeypatch)
     set_timestamp(request.since, before)
     set_timestamp(request.until, until)
     assert not (await suite.ingest.read_events(request)).events
+
+
+async def test_get_users_answers_many_users_as_they_are_now(live):
+    suite = live
+    known = await suite.identify("g1", email="g1@example.com", plan="Pro", device={"type": "ios", "token": "t-1"})
+    response = await suite.identity.get_users(WORKSPACE, [known, "nobody"])
+    assert list(response.missing_profile_ids) == ["nobody"]
+    user = response.users[known]
+    assert (user.profile_id, user.user_id) == (known, "g1")
+    assert orjson.loads(user.attributes_json)["plan"] == "Pro"
+    assert [(d.kind, d.token) for d in user.devices] == [("apns", "t-1")]

@@ -112,3 +112,13 @@ def test_memory_follows_users_in_flight_not_events():
     # about (1 h + 1 d + 1 h) / 1 min = 1,560 users in flight at most, whatever the number of events.
     assert peak <= 26 * 60 + 2
     assert result.users_in_flight_peak <= peak
+
+
+def test_a_user_is_kept_for_the_whole_page_their_triggers_are_in():
+    simulation = _simulation(CART.replace("reentry: once", "reentry: every_time"))
+    page = [_event(1, "Added", "cy", T0, price=50, cart="c1"),
+            _event(2, "Added", "cy", T0 + timedelta(hours=3), price=50, cart="c2")]  # after the first is due
+    assert simulation.unknown_users(page) == set()
+    simulation.replay(page)
+    result = simulation.finish()
+    assert (result.entered, result.would_send, dict(result.not_sent)) == (2, 2, {})

@@ -519,7 +519,6 @@ class MarkSentBatchResponse(_message.Message):
     unknown_send_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, unknown_send_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
-<<<<<<< HEAD
 class ListCampaignSummariesRequest(_message.Message):
     __slots__ = ("workspace_id", "page_size", "page_token")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -655,7 +654,7 @@ class PreviewMessageResponse(_message.Message):
     channel: str
     warnings: _containers.RepeatedCompositeFieldContainer[ApplyWarning]
     def __init__(self, message: _Optional[_Union[RenderedMessage, _Mapping]] = ..., addresses: _Optional[_Iterable[_Union[Address, _Mapping]]] = ..., render_error: _Optional[str] = ..., conditions_hold: _Optional[bool] = ..., attributes_json: _Optional[bytes] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[ApplyWarning, _Mapping]]] = ...) -> None: ...
-=======
+
 class SimulateRequest(_message.Message):
     __slots__ = ("workspace_id", "source_yaml", "name", "file_name", "since", "until")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -719,4 +718,3 @@ class SimulateResponse(_message.Message):
     not_sent: _containers.RepeatedCompositeFieldContainer[SimulateCount]
     users_in_flight_peak: int
     def __init__(self, campaign: _Optional[str] = ..., events_replayed: _Optional[int] = ..., triggered: _Optional[int] = ..., entered: _Optional[int] = ..., filtered_out: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., cancelled: _Optional[int] = ..., would_send: _Optional[int] = ..., would_send_by_day: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., would_send_by_local_hour: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., goals: _Optional[_Iterable[_Union[SimulateGoal, _Mapping]]] = ..., kept_out_by_reentry: _Optional[int] = ..., not_sent: _Optional[_Iterable[_Union[SimulateCount, _Mapping]]] = ..., users_in_flight_peak: _Optional[int] = ...) -> None: ...
->>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)

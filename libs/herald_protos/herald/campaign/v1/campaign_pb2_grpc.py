@@ -119,7 +119,6 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.FromString,
                 _registered_method=True)
-<<<<<<< HEAD
         self.ListCampaignSummaries = channel.unary_unary(
                 '/herald.campaign.v1.CampaignService/ListCampaignSummaries',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.SerializeToString,
@@ -149,12 +148,11 @@ class CampaignServiceStub:
                 '/herald.campaign.v1.CampaignService/GetUserExperiments',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.FromString,
-=======
+                _registered_method=True)
         self.Simulate = channel.unary_unary(
                 '/herald.campaign.v1.CampaignService/Simulate',
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.FromString,
->>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
                 _registered_method=True)
 
 
@@ -273,7 +271,6 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-<<<<<<< HEAD
     def ListCampaignSummaries(self, request, context):
         """The console's campaign list: each campaign with its channel and its figures (triggered,
         sent, the primary goal's conversions and rate), a page at a time by name, in one call.
@@ -315,12 +312,15 @@ class CampaignServiceServicer:
     def GetUserExperiments(self, request, context):
         """A user's groups: the workspace's global control, and each live campaign's holdout or variant
         (sticky hashes, so this is what the user's next send would get).
-=======
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Simulate(self, request, context):
         """What a campaign (a file, or a stored one by name) would have done over the events recorded
         in a period: the same rules as OnEvents and Confirm over events read from ingest, with the
         users' attributes as they are now, in memory only: nothing is sent or stored.
->>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -414,7 +414,6 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetSettingsRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.WorkspaceSettings.SerializeToString,
             ),
-<<<<<<< HEAD
             'ListCampaignSummaries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCampaignSummaries,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.FromString,
@@ -444,12 +443,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetUserExperiments,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.SerializeToString,
-=======
+            ),
             'Simulate': grpc.unary_unary_rpc_method_handler(
                     servicer.Simulate,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.SerializeToString,
->>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -922,11 +920,7 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
-<<<<<<< HEAD
     def ListCampaignSummaries(request,
-=======
-    def Simulate(request,
->>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
             target,
             options=(),
             channel_credentials=None,
@@ -939,7 +933,6 @@ class CampaignService:
         return grpc.experimental.unary_unary(
             request,
             target,
-<<<<<<< HEAD
             '/herald.campaign.v1.CampaignService/ListCampaignSummaries',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.ListCampaignSummariesResponse.FromString,
@@ -1078,11 +1071,33 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/GetUserExperiments',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.GetUserExperimentsRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.UserExperiments.FromString,
-=======
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Simulate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
             '/herald.campaign.v1.CampaignService/Simulate',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.FromString,
->>>>>>> 76838da (campaign Simulate and herald campaigns simulate: the live rules replayed over recorded events in memory, users as they are now; equal to the live campaign on the same events)
             options,
             channel_credentials,
             insecure,

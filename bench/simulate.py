@@ -1,0 +1,238 @@
+"""Simulate benchmark: events replayed per second by `herald campaigns simulate`, and the
+campaign process's memory for a short and a long period.
+
+    python bench/simulate.py [--events 1000000] [--users 10000] [--days 7] [--quick]
+
+identity, ingest and campaign run as `herald up` runs them (`python -m herald_services.<name>.main`,
+SQLite in a temporary data folder, migrated first). identity gets the users through Identify
+calls; the event log is written straight into ingest's database, as ingest records it (the
+write path has its own benchmark, bench/ingest.py), with ingest's outbox and per-user index
+cursors at its end so neither works during the replay.
+
+The events: 20 names over the users, spread evenly over `--days`; 10% trigger the simulated
+campaign (filters on the event and the user, a 1 h delay, a delivery window, cancel_if and a
+2-day goal), 3% are its goal event, 2% its cancel event, the rest match nothing (ingest leaves
+them out of the pages, and counts them). The replay is one Simulate call, timed from the CLI's
+side of it. Memory: the campaign process's peak RSS (VmHWM) after replaying the last day only,
+then after the whole period in a fresh process: with the same users in flight and several
+times the events, the two stay close, and `users_in_flight_peak` says how many users the
+replay held at most. Prints one JSON line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from herald.campaign.v1 import campaign_pb2
+from herald.identity.v1 import identity_pb2
+from herald_common.clients import CampaignClient, IdentityClient
+from herald_common.grpcclient import request_metadata
+from herald_common.protoconv import set_timestamp
+
+TRIGGER = "[Segment] Bench Added"
+GOAL = "[Segment] Bench Purchased"
+CANCEL = "[Segment] Bench Emptied"
+OTHER = [f"[Segment] Bench Other {n}" for n in range(17)]
+
+CAMPAIGN = f"""
+name: Bench simulated
+trigger: {{event: "{TRIGGER}"}}
+filters:
+  any_of:
+    - all_of:
+        - {{source: event, property: price, op: gt, value: 45}}
+        - {{source: user, property: plan, op: neq, value: Enterprise}}
+    - all_of:
+        - {{source: event, property: locale, op: in, value: [EU, UK]}}
+delay: 1h
+delivery_window: {{days: [mon, tue, wed, thu, fri], start: "09:00", end: "18:00", fallback_timezone: Europe/Berlin}}
+message: {{channel: email, subject: "Hi {{{{ first_name }}}}", body: "Costs {{{{ event.price }}}}"}}
+cancel_if:
+  - event: "{CANCEL}"
+    match_trigger: [cart_id]
+goals:
+  - {{name: Bought, primary: true, event: "{GOAL}", within: 2d}}
+"""
+
+
+def emit(figure: str, value, **extra) -> None:
+    print(json.dumps({"figure": figure, "value": value, **extra}), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def identify_users(address: str, users: int) -> list[str]:
+    identity = IdentityClient(address, 120)
+    for _ in range(300):
+        try:
+            await identity.ensure_workspace(workspace_id="default", name="Default", write_key="wk_bench")
+            break
+        except grpc.aio.AioRpcError:
+            await asyncio.sleep(0.2)
+    rng = random.Random(3)
+    zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", ""]
+    profiles: list[str] = []
+    now = datetime.now(UTC)
+    for start in range(0, users, 500):
+        request = identity_pb2.IdentifyRequest(workspace_id="default")
+        for n in range(start, min(users, start + 500)):
+            traits = {"email": f"user-{n}@example.com", "first_name": f"U{n}",
+                      "plan": rng.choice(["Pro", "Free", "Enterprise"])}
+            zone = rng.choice(zones)
+            if zone:
+                traits["timezone"] = zone
+            call = request.calls.add(message_id=f"id-{n}", user_id=f"user-{n}", traits_json=orjson.dumps(traits),
+                                     context_json=b"{}")
+            set_timestamp(call.timestamp, now)
+        response = await identity.identify(request)
+        profiles += [result.profile_id for result in response.results]
+    await identity.close()
+    return profiles
+
+
+def write_event_log(folder: Path, profiles: list[str], events: int, days: float, until: datetime) -> None:
+    from herald_common.db import create_service_engine
+    from herald_common.settings import load_settings
+    from herald_services.ingest import store
+    from sqlalchemy import update
+
+    settings = load_settings(data_dir=str(folder))
+    engine = create_service_engine(settings, "ingest")
+    rng = random.Random(7)
+    start = until - timedelta(days=days)
+    step = timedelta(days=days) / events
+    with engine.begin() as connection:
+        rows = []
+        for n in range(1, events + 1):
+            roll = rng.random()
+            name = TRIGGER if roll < 0.10 else (GOAL if roll < 0.13 else (CANCEL if roll < 0.15 else rng.choice(OTHER)))
+            user = rng.randrange(len(profiles))
+            properties = {"price": rng.choice([10, 50, 99.5, "60"]), "locale": rng.choice(["EU", "US", "UK"]),
+                          "cart_id": f"cart-{user}-{rng.randrange(3)}"}
+            at = start + step * n
+            rows.append((n, "default", f"bench-{n}", "track", name, profiles[user], f"user-{user}", None,
+                         orjson.dumps(properties).decode(), "{}", at, at))
+            if len(rows) == 20_000:
+                store.insert_events(connection, rows)
+                rows = []
+        if rows:
+            store.insert_events(connection, rows)
+        for key in (store.LAST_EVENT_ID, store.DELIVERED_EVENT_ID):
+            connection.execute(update(store.STATE).where(store.STATE.c.key == key).values(value=events))
+        connection.execute(update(store.EVENT_BY_PROFILE_STATE)
+                           .where(store.EVENT_BY_PROFILE_STATE.c.key == store.INDEXED_EVENT_ID).values(value=events))
+    engine.dispose()
+
+
+async def simulate(address: str, since: datetime, until: datetime) -> tuple[campaign_pb2.SimulateResponse, float]:
+    campaign = CampaignClient(address, 3600)
+    for _ in range(300):
+        try:
+            await campaign.stub.ListCampaigns(campaign_pb2.ListCampaignsRequest(workspace_id="default"),
+                                              metadata=request_metadata())
+            break
+        except grpc.aio.AioRpcError:
+            await asyncio.sleep(0.2)
+    request = campaign_pb2.SimulateRequest(workspace_id="default", source_yaml=CAMPAIGN)
+    set_timestamp(request.since, since)
+    set_timestamp(request.until, until)
+    started = time.monotonic()
+    response = await campaign.stub.Simulate(request, timeout=3600, metadata=request_metadata())
+    elapsed = time.monotonic() - started
+    await campaign.close()
+    return response, elapsed
+
+
+def start(module: str, env: dict, log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", f"herald_services.{module}.main"], env=env, stdout=out, stderr=out)
+
+
+async def main_async(args) -> int:
+    with tempfile.TemporaryDirectory(prefix="herald-bench-simulate-") as name:
+        folder = Path(name)
+        ports = {service: free_port() for service in ("identity", "ingest", "campaign", "delivery")}
+        env = {**os.environ, "HERALD_DATA_DIR": str(folder), "HERALD_LOG_LEVEL": "info",
+               **{f"HERALD_{s.upper()}_ADDRESS": f"127.0.0.1:{p}" for s, p in ports.items()}}
+        env.pop("HERALD_DATABASE_URL", None)
+        subprocess.run([sys.executable, "-m", "herald_cli", "migrate"], env=env, check=True, capture_output=True)
+        identity = start("identity", env)
+        processes = [identity]
+        try:
+            profiles = await identify_users(f"127.0.0.1:{ports['identity']}", args.users)
+            until = datetime.now(UTC).replace(microsecond=0)
+            started = time.monotonic()
+            write_event_log(folder, profiles, args.events, args.days, until)
+            emit("simulate_setup_seconds", round(time.monotonic() - started, 1), events=args.events, users=args.users)
+            processes.append(start("ingest", env))
+            figures = {}
+            for label, since in (("last_day", until - timedelta(days=1)), ("whole", until - timedelta(days=args.days))):
+                campaign = start("campaign", env, args.campaign_log)  # a fresh process per run: its peak is that run's
+                try:
+                    response, elapsed = await simulate(f"127.0.0.1:{ports['campaign']}", since, until)
+                    figures[label] = (response, elapsed, peak_rss_mb(campaign.pid))
+                finally:
+                    campaign.terminate()
+                    campaign.wait(10)
+            response, elapsed, _ = figures["whole"]
+            emit("simulate_events_per_s", round(response.events_replayed / elapsed), unit="events/s",
+                 target=100_000, events=response.events_replayed, seconds=round(elapsed, 2),
+                 triggered=response.triggered, entered=response.entered, would_send=response.would_send,
+                 conversions=sum(g.conversions for g in response.goals))
+            for label, (response, elapsed, rss) in figures.items():
+                emit(f"simulate_peak_rss_mb_{label}", round(rss, 1), unit="MB", events=response.events_replayed,
+                     users_in_flight_peak=response.users_in_flight_peak, seconds=round(elapsed, 2))
+            small, large = figures["last_day"], figures["whole"]
+            emit("simulate_memory_ratio", round(large[2] / small[2], 3), unit="ratio",
+                 events_ratio=round(large[0].events_replayed / max(1, small[0].events_replayed), 2),
+                 note="peak RSS of the whole period over that of its last day")
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(10)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--days", type=float, default=7)
+    parser.add_argument("--campaign-log", type=Path, default=None, help="append campaign's log to this file")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (20,000 events, 1,000 users)")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.users = min(args.events, 20_000), min(args.users, 1_000)
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
