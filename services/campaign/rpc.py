@@ -497,7 +497,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             known = handlers.sends_for_confirm(connection, list({r.send_id for r in request.reports}))
             unknown = []
             steps = StepLog(self.explain)
-            for report in request.reports:
+            # In send id order (stable: one send's reports keep theirs), the order OnEvents locks
+            # sends on their way in when it parks goal events: two transactions never wait on
+            # each other's rows crosswise on PostgreSQL.
+            for report in sorted(request.reports, key=lambda r: r.send_id):
                 if report.send_id in known:
                     self._mark(connection, report, now, steps)
                 else:
