@@ -16,7 +16,12 @@ them out of the pages, and counts them). The replay is one Simulate call, timed 
 side of it. Memory: the campaign process's peak RSS (VmHWM) after replaying the last day only,
 then after the whole period in a fresh process: with the same users in flight and several
 times the events, the two stay close, and `users_in_flight_peak` says how many users the
-replay held at most. Prints one JSON line per figure.
+replay held at most.
+
+First, the replay alone in this process (services/campaign/simulation.py with the same event
+mix, users handed in as identity would): `simulate_domain_events_per_s`, and tracemalloc's peak
+for one day and for the whole period, which follows the users in flight, not the events.
+Prints one JSON line per figure.
 """
 
 from __future__ import annotations
@@ -176,7 +181,70 @@ def start(module: str, env: dict, log: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", f"herald_services.{module}.main"], env=env, stdout=out, stderr=out)
 
 
+def domain_run(events: int, users: int, days: float, *, trace: bool = True) -> dict:
+    """The replay alone (services/campaign/simulation.py), in this process: the same event mix,
+    the users given as identity would give them, timed, with tracemalloc's peak."""
+    import tracemalloc
+
+    from herald_services.campaign.simulation import SimEvent, Simulation, SimUser
+    from herald_services.campaign.spec import parse_campaign
+
+    rng = random.Random(11)
+    people = {}
+    for n in range(users):
+        attributes = {"email": f"user-{n}@example.com", "plan": rng.choice(["Pro", "Free", "Enterprise"])}
+        zone = rng.choice(["Europe/Berlin", "America/New_York", "Asia/Tokyo", ""])
+        if zone:
+            attributes["timezone"] = zone
+        people[f"p{n}"] = SimUser(user_id=f"user-{n}", attributes=attributes)
+    until = datetime.now(UTC)
+    start, step = until - timedelta(days=days), timedelta(days=days) / events
+
+    def pages():
+        page = []
+        for n in range(1, events + 1):
+            roll = rng.random()
+            if roll >= 0.15:
+                continue  # ingest leaves these out of the pages and counts them
+            name = TRIGGER if roll < 0.10 else (GOAL if roll < 0.13 else CANCEL)
+            user = rng.randrange(users)
+            at = start + step * n
+            page.append(SimEvent(str(n), name, f"p{user}", f"user-{user}",
+                                 {"price": rng.choice([10, 50, 99.5, "60"]), "locale": rng.choice(["EU", "US", "UK"]),
+                                  "cart_id": f"cart-{user}-{rng.randrange(3)}"}, at, at))
+            if len(page) == 5000:
+                yield page
+                page = []
+        yield page
+
+    simulation = Simulation(parse_campaign(CAMPAIGN), campaign_id="bench", settle=timedelta(seconds=60))
+    if trace:
+        tracemalloc.start()
+    elapsed = 0.0
+    for page in pages():  # made outside the timing; the replay's own allocations traced
+        for profile in simulation.unknown_users(page):
+            simulation.users[profile] = people[profile]
+        started = time.perf_counter()
+        simulation.replay(page)
+        elapsed += time.perf_counter() - started
+    result = simulation.finish()
+    peak = 0
+    if trace:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return {"events": events, "seconds": elapsed, "peak_mb": peak / 2**20,
+            "users_in_flight_peak": result.users_in_flight_peak, "would_send": result.would_send}
+
+
 async def main_async(args) -> int:
+    for label, days in (("1d", 1.0), (f"{args.days:g}d", args.days)):
+        run = domain_run(round(args.events * days / args.days), args.users, days)
+        emit(f"simulate_domain_peak_mb_{label}", round(run["peak_mb"], 1), unit="MB (tracemalloc peak)",
+             events=run["events"], users_in_flight_peak=run["users_in_flight_peak"])
+    run = domain_run(args.events, args.users, args.days, trace=False)
+    emit("simulate_domain_events_per_s", round(run["events"] / run["seconds"]), unit="events/s",
+         events=run["events"], seconds=round(run["seconds"], 2),
+         note="the replay alone, in process: no gRPC, no database")
     with tempfile.TemporaryDirectory(prefix="herald-bench-simulate-") as name:
         folder = Path(name)
         ports = {service: free_port() for service in ("identity", "ingest", "campaign", "delivery")}
