@@ -13,14 +13,14 @@ The events: 20 names over the users, spread evenly over `--days`; 10% trigger th
 campaign (filters on the event and the user, a 1 h delay, a delivery window, cancel_if and a
 2-day goal), 3% are its goal event, 2% its cancel event, the rest match nothing (ingest leaves
 them out of the pages, and counts them). The replay is one Simulate call, timed from the CLI's
-side of it. Memory: the campaign process's peak RSS (VmHWM) after replaying the last day only,
-then after the whole period in a fresh process: with the same users in flight and several
-times the events, the two stay close, and `users_in_flight_peak` says how many users the
-replay held at most.
+side of it. Memory: the campaign process's peak RSS (VmHWM) after replaying the last 3 days
+only (past the goal's 2-day window, so the users in flight reach the whole run's), then after
+the whole period in a fresh process: with the same users in flight and more than twice the
+events, the two stay close; `users_in_flight_peak` says how many users the replay held at most.
 
 First, the replay alone in this process (services/campaign/simulation.py with the same event
 mix, users handed in as identity would): `simulate_domain_events_per_s`, and tracemalloc's peak
-for one day and for the whole period, which follows the users in flight, not the events.
+for 3 days and for the whole period, which follows the users in flight, not the events.
 Prints one JSON line per figure.
 """
 
@@ -47,9 +47,11 @@ sys.path.insert(0, str(ROOT))
 
 from herald.campaign.v1 import campaign_pb2
 from herald.identity.v1 import identity_pb2
+from herald_common import access
+from herald_common.access import Caller
 from herald_common.clients import CampaignClient, IdentityClient
-from herald_common.grpcclient import request_metadata
 from herald_common.protoconv import set_timestamp
+from herald_common.settings import Settings
 
 TRIGGER = "[Segment] Bench Added"
 GOAL = "[Segment] Bench Purchased"
@@ -94,8 +96,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def identify_users(address: str, users: int) -> list[str]:
-    identity = IdentityClient(address, 120)
+def caller(folder: Path) -> Caller:
+    """What the bench's calls carry: identity's Identify is the gateway's (internal token), the
+    Simulate call the CLI's (admin token); the tokens are those the services keep in the data dir."""
+    tokens = Settings(data_dir=folder)
+    return Caller(admin_token=access.admin_token(tokens)[0], internal_token=access.internal_token(tokens)[0])
+
+
+async def identify_users(address: str, users: int, who: Caller) -> list[str]:
+    identity = IdentityClient(address, 120, caller=who)
     for _ in range(300):
         try:
             await identity.ensure_workspace(workspace_id="default", name="Default", write_key="wk_bench")
@@ -125,11 +134,10 @@ async def identify_users(address: str, users: int) -> list[str]:
 
 def write_event_log(folder: Path, profiles: list[str], events: int, days: float, until: datetime) -> None:
     from herald_common.db import create_service_engine
-    from herald_common.settings import load_settings
     from herald_services.ingest import store
     from sqlalchemy import update
 
-    settings = load_settings(data_dir=str(folder))
+    settings = Settings(data_dir=folder)
     engine = create_service_engine(settings, "ingest")
     rng = random.Random(7)
     start = until - timedelta(days=days)
@@ -157,12 +165,13 @@ def write_event_log(folder: Path, profiles: list[str], events: int, days: float,
     engine.dispose()
 
 
-async def simulate(address: str, since: datetime, until: datetime) -> tuple[campaign_pb2.SimulateResponse, float]:
-    campaign = CampaignClient(address, 3600)
+async def simulate(address: str, since: datetime, until: datetime,
+                   who: Caller) -> tuple[campaign_pb2.SimulateResponse, float]:
+    campaign = CampaignClient(address, 3600, caller=who)
     for _ in range(300):
         try:
             await campaign.stub.ListCampaigns(campaign_pb2.ListCampaignsRequest(workspace_id="default"),
-                                              metadata=request_metadata())
+                                              metadata=campaign.metadata("ListCampaigns"))
             break
         except grpc.aio.AioRpcError:
             await asyncio.sleep(0.2)
@@ -170,7 +179,7 @@ async def simulate(address: str, since: datetime, until: datetime) -> tuple[camp
     set_timestamp(request.since, since)
     set_timestamp(request.until, until)
     started = time.monotonic()
-    response = await campaign.stub.Simulate(request, timeout=3600, metadata=request_metadata())
+    response = await campaign.stub.Simulate(request, timeout=3600, metadata=campaign.metadata("Simulate"))
     elapsed = time.monotonic() - started
     await campaign.close()
     return response, elapsed
@@ -237,7 +246,8 @@ def domain_run(events: int, users: int, days: float, *, trace: bool = True) -> d
 
 
 async def main_async(args) -> int:
-    for label, days in (("1d", 1.0), (f"{args.days:g}d", args.days)):
+    short = min(3.0, args.days / 2)  # past the goal's 2 days, so its users in flight are the whole run's
+    for label, days in ((f"{short:g}d", short), (f"{args.days:g}d", args.days)):
         run = domain_run(round(args.events * days / args.days), args.users, days)
         emit(f"simulate_domain_peak_mb_{label}", round(run["peak_mb"], 1), unit="MB (tracemalloc peak)",
              events=run["events"], users_in_flight_peak=run["users_in_flight_peak"])
@@ -255,17 +265,19 @@ async def main_async(args) -> int:
         identity = start("identity", env)
         processes = [identity]
         try:
-            profiles = await identify_users(f"127.0.0.1:{ports['identity']}", args.users)
+            who = caller(folder)
+            profiles = await identify_users(f"127.0.0.1:{ports['identity']}", args.users, who)
             until = datetime.now(UTC).replace(microsecond=0)
             started = time.monotonic()
             write_event_log(folder, profiles, args.events, args.days, until)
             emit("simulate_setup_seconds", round(time.monotonic() - started, 1), events=args.events, users=args.users)
             processes.append(start("ingest", env))
             figures = {}
-            for label, since in (("last_day", until - timedelta(days=1)), ("whole", until - timedelta(days=args.days))):
+            short = min(3.0, args.days / 2)
+            for label, since in (("short", until - timedelta(days=short)), ("whole", until - timedelta(days=args.days))):
                 campaign = start("campaign", env, args.campaign_log)  # a fresh process per run: its peak is that run's
                 try:
-                    response, elapsed = await simulate(f"127.0.0.1:{ports['campaign']}", since, until)
+                    response, elapsed = await simulate(f"127.0.0.1:{ports['campaign']}", since, until, who)
                     figures[label] = (response, elapsed, peak_rss_mb(campaign.pid))
                 finally:
                     campaign.terminate()
@@ -278,10 +290,10 @@ async def main_async(args) -> int:
             for label, (response, elapsed, rss) in figures.items():
                 emit(f"simulate_peak_rss_mb_{label}", round(rss, 1), unit="MB", events=response.events_replayed,
                      users_in_flight_peak=response.users_in_flight_peak, seconds=round(elapsed, 2))
-            small, large = figures["last_day"], figures["whole"]
+            small, large = figures["short"], figures["whole"]
             emit("simulate_memory_ratio", round(large[2] / small[2], 3), unit="ratio",
                  events_ratio=round(large[0].events_replayed / max(1, small[0].events_replayed), 2),
-                 note="peak RSS of the whole period over that of its last day")
+                 note="peak RSS of the whole period over that of its last 3 days")
         finally:
             for process in processes:
                 process.terminate()

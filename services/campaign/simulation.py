@@ -75,6 +75,8 @@ class _Pending:
     properties: Mapping[str, Any]
     ready_at: datetime
     cancelled: bool = False
+    sent_at: datetime | None = None  # confirmed, held by delivery until its window opens then
+    hour_zone: Any = None
 
 
 @dataclass(slots=True)
@@ -213,8 +215,12 @@ class Simulation:
             of_user.remove(send)
             if not of_user:
                 del self._pending_of[send.profile_id]
-            if not send.cancelled:
+            if send.cancelled:
+                pass
+            elif send.sent_at is None:
                 self._confirm(send)
+            else:
+                self._went_out(send, send.sent_at, send.hour_zone)
             if send.profile_id not in self._pending_of:
                 self._idle.add(send.profile_id)
         expiry = self._expiry
@@ -335,11 +341,22 @@ class Simulation:
             result.not_sent[decision.suppressed] += 1
             return
         sent_at = decision.due_at
+        zone = _zone_of(user_zone, fallback, self.default_timezone)
+        if sent_at > now and self._cancel_names:
+            # Delivery holds it for its window; a cancel_if event until then still stops it
+            # (campaign asks delivery to cancel a confirmed send it holds).
+            send.sent_at, send.hour_zone = sent_at, zone
+            heapq.heappush(self._pending, (sent_at, next(self._seq), send))
+            self._pending_of[send.profile_id].append(send)
+            return
+        self._went_out(send, sent_at, zone)
+
+    def _went_out(self, send: _Pending, sent_at: datetime, zone: timing.ZoneChoice | None) -> None:
+        result = self.result
         result.would_send += 1
         result.by_day[sent_at.astimezone(UTC).date().isoformat()] += 1
-        zone = _zone_of(user_zone, fallback, self.default_timezone)
         result.by_local_hour[sent_at.astimezone(zone.zone if zone else UTC).hour] += 1
-        if spec.goals:
+        if self.spec.goals:
             self._sent_of[send.profile_id].append(_Sent(sent_at=sent_at, properties=send.properties))
             closes = sent_at + self._longest_goal + GOAL_GRACE
             heapq.heappush(self._expiry, (closes, next(self._seq), send.profile_id))

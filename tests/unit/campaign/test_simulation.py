@@ -122,3 +122,13 @@ def test_a_user_is_kept_for_the_whole_page_their_triggers_are_in():
     simulation.replay(page)
     result = simulation.finish()
     assert (result.entered, result.would_send, dict(result.not_sent)) == (2, 2, {})
+
+
+def test_a_send_held_for_its_window_is_still_cancelled_until_it_goes_out():
+    simulation = _simulation()
+    simulation.replay([
+        _event(1, "Added", "cy", T0, price=50, cart="c1"),  # due 21:00 UTC, Berlin's window opens 08:00 UTC
+        _event(2, "Bought", "cy", T0 + timedelta(hours=3), cart="c1"),  # confirmed, held: still cancels
+    ])
+    result = simulation.finish()
+    assert (result.entered, result.cancelled, result.would_send) == (1, 1, 0)
