@@ -191,7 +191,7 @@ class Simulation:
             if profile not in self._pending_of and profile not in self._sent_of:
                 self.users.pop(profile, None)
         self._idle.clear()
-        in_flight = len(self._pending_of) + len(self._sent_of)
+        in_flight = self.users_in_flight
         if in_flight > self.result.users_in_flight_peak:
             self.result.users_in_flight_peak = in_flight
 
@@ -203,7 +203,8 @@ class Simulation:
 
     @property
     def users_in_flight(self) -> int:
-        return len(self._pending_of) + len(self._sent_of)
+        """Users with a send waiting or a goal window open (each counted once)."""
+        return len(self._pending_of.keys() | self._sent_of.keys())
 
     # ---- the rules -----------------------------------------------------------------------
 
