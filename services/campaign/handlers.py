@@ -1062,21 +1062,34 @@ def campaign_stats(connection: Connection, catalogue: Catalogue, workspace_id: s
     spec = known.spec
     stats.holdout = spec.holdout_text if spec.holdout > 0 else ""
     table = SendRecord.__table__
-    sent_by_variant: dict[str, int] = defaultdict(int)
-    for status, outcome, control, variant, count in connection.execute(
-        select(table.c.status, table.c.outcome, table.c.control, table.c.variant, func.count())
-        .where(table.c.campaign_id == known.id)
-        .group_by(table.c.status, table.c.outcome, table.c.control, table.c.variant)
-    ):
+    mine = table.c.campaign_id == known.id
+    # Counts by status come from the (campaign_id, status, sent_at) index alone; only the
+    # statuses whose rows carry more (suppression reasons, control groups, variants) are read
+    # further, each from its own part of an index.
+    for status, count in connection.execute(select(table.c.status, func.count()).where(mine).group_by(table.c.status)):
         stats.scheduled += count
         if status in ("sent", "failed", "suppressed", "cancelled", "unknown", "held_out"):
             setattr(stats, status, getattr(stats, status) + count)
-        if status == "suppressed":
+    if stats.suppressed:
+        for outcome, count in connection.execute(
+            select(table.c.outcome, func.count()).where(mine, table.c.status == "suppressed").group_by(table.c.outcome)
+        ):
             reason = outcome.split(":", 1)[0] or "unknown"
             stats.suppressed_by_reason[reason] = stats.suppressed_by_reason.get(reason, 0) + count
-        elif status == "held_out":
+    if stats.held_out:
+        for control, count in connection.execute(
+            select(table.c.control, func.count()).where(mine, table.c.status == "held_out").group_by(table.c.control)
+        ):
             stats.held_out_by_group[control] = stats.held_out_by_group.get(control, 0) + count
-        elif status == "sent":
+    # Sent by variant: the partial index of sends with a variant (none for a campaign that never
+    # had variants, so this reads nothing there).
+    sent_by_variant: dict[str, int] = defaultdict(int)
+    if stats.sent:
+        for variant, count in connection.execute(
+            select(table.c.variant, func.count())
+            .where(mine, table.c.variant != "", table.c.status == "sent")
+            .group_by(table.c.variant)
+        ):
             sent_by_variant[variant] += count
     # Conversions by the group of the send whose window converted: treatment (sent, by variant)
     # or control (held out).

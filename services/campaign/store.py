@@ -71,6 +71,10 @@ class SendRecord(CampaignTable, table=True):
         Index("ix_send_campaign_status_sent", "campaign_id", "status", "sent_at"),
         # Only sends delivery has not acknowledged yet: an entry is added when a send is made
         # and removed when delivery acknowledges it, and later status changes never touch it.
+        # The sends of A/B variants, by campaign and variant: campaign stats count each
+        # variant's sends from it; sends without a variant (most) are not in it.
+        Index("ix_send_campaign_variant", "campaign_id", "variant", "status", sqlite_where=text("variant != ''"),
+              postgresql_where=text("variant != ''")),
         Index("ix_send_handoff_pending", "created_at", sqlite_where=text("handed_off = 0"),
               postgresql_where=text("handed_off = false")),
     )

@@ -229,3 +229,42 @@ def test_the_console_reads_use_their_indexes(sqlite_settings):
             if "per day" not in what:  # (a day's group is made in a small temporary tree: 30 of them)
                 assert "TEMP B-TREE" not in plan, (what, plan)
     engine.dispose()
+
+
+async def test_campaign_stats_count_from_indexes_not_the_sends(suite, settings):
+    """Every statement `campaign_stats` runs against the send table, as it runs them, searches an
+    index; the counts by status are covered by it (the campaign page reads them for campaigns
+    with hundreds of thousands of sends), and variants come from their own partial index."""
+    if settings.database_url:
+        pytest.skip("the plans checked are SQLite's (EXPLAIN QUERY PLAN); PostgreSQL runs the same statements")
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from herald_common.db import create_service_engine
+
+    await suite.apply_example("coupon-campaign-europe.yaml")
+    await _sent_and_converted(suite, "u1", sent_at=datetime.now(UTC) - timedelta(hours=1), convert_at=None)
+    statements: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM send " in statement and "goal_window" not in statement:
+            statements.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        stats = await suite.stats("Coupon Campaign - Europe")
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    assert stats.sent == 1
+    engine = create_service_engine(settings, "campaign")
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = " | ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "SEARCH" in plan and "SCAN" not in plan, (statement, plan)
+            if "GROUP BY send.status" in statement:
+                assert "COVERING INDEX ix_send_campaign_status_sent" in plan, (statement, plan)
+            if "send.variant !=" in statement:
+                assert "ix_send_campaign_variant" in plan, (statement, plan)
+    engine.dispose()
+    assert len(statements) >= 2, statements  # by status, and by variant (there are sent ones)
+
