@@ -210,6 +210,62 @@ async def test_two_replicas_racing_for_one_users_sends_never_let_both_through(de
         await other.stop()
 
 
+def test_two_transactions_checking_one_users_cap_take_turns_and_the_second_sees_the_first(delivery):
+    """The race staged deterministically, on PostgreSQL: a replica's transaction has checked a
+    user's cap and kept a slot but not committed; another replica's check of the same user waits
+    for it (its advisory lock), and once the first commits, finds the cap used. Without the
+    lock the second would read no slot and let its send through too."""
+    if delivery.engine.dialect.name != "postgresql":
+        pytest.skip("several replicas share one database on PostgreSQL; SQLite has one owner")
+    import threading
+
+    from herald_services.delivery import handlers
+    from herald_services.delivery.caps import CapRule
+    from sqlalchemy import text
+
+    rule = CapRule(channel="any", max=1, per=timedelta(days=1))
+
+    def item(send_id: str) -> dict:
+        check = handlers.CapCheck(workspace_id="default", profile_id="racer", channel="email", rules=(rule,),
+                                  zone=None, on_cap="", due_at=START, defer_limit=None, report_next_at=START)
+        return {"cap": check, "now": START, "send_id": send_id}
+
+    second: dict[str, object] = {}
+    with delivery.engine.connect() as first:
+        with first.begin():
+            first_pid = first.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            [verdict] = handlers._check_caps(first, [item("race-1")])
+            assert verdict.allowed
+
+            def other_replica() -> None:
+                with delivery.engine.connect() as connection, connection.begin():
+                    second["pid"] = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+                    [second["verdict"]] = handlers._check_caps(connection, [item("race-2")])
+
+            thread = threading.Thread(target=other_replica)
+            thread.start()
+            # The other replica's check is waiting on the first one's lock (not merely slow).
+            with delivery.engine.connect() as watcher:
+                for _ in range(500):
+                    blocked = watcher.execute(text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                        "AND pid = :pid"), {"pid": second.get("pid", -1)}).scalar_one()
+                    if blocked:
+                        break
+                    thread.join(0.02)
+                    assert thread.is_alive(), f"the second check did not wait for the first: {second}"
+                else:
+                    raise AssertionError("the second check never reached the lock")
+                holder = watcher.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid"),
+                    {"pid": first_pid}).scalar_one()
+                assert holder >= 1
+        thread.join(10)
+    assert not thread.is_alive()
+    assert not second["verdict"].allowed and second["verdict"].rule == rule
+    assert slots(delivery) == 1
+
+
 def held_out_for(delivery, limits: campaign_pb2.SendPolicy, held: set[str], timezone: str = "Europe/Berlin") -> None:
     """Campaign says go for every send with these limits; the sends in `held` are a control group's."""
     def decide(send_id: str):
