@@ -8,6 +8,7 @@ screenshots` writes them into docs/console/)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -137,6 +138,77 @@ def test_write_preview_launch_watch_and_pause_a_campaign(browser, suite):
     page.goto("/campaigns/Welcome%20mail")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     browsers.screenshot(page, "campaign-phone")
+    page.context.close()
+    client.shutdown()
+    assert not errors, errors
+
+
+EXPERIMENT = """name: Trial AB
+trigger:
+  event: "[Segment] Trial Started"
+holdout: 30%
+variants:
+  - name: plain
+    weight: 50
+    message: {channel: email, subject: "Your trial has started", body: "Welcome aboard."}
+  - name: emoji
+    weight: 50
+    message: {channel: email, subject: "Your trial has started 🎉", body: "Welcome aboard 🎉"}
+goals:
+  - {name: Subscribed, event: "[Segment] Subscribed", within: 7d}
+"""
+
+
+def test_see_a_holdouts_lift_and_promote_a_variant(browser, suite, tmp_path):
+    from playwright.sync_api import expect
+
+    path = tmp_path / "trial-ab.yaml"
+    path.write_text(EXPERIMENT)
+    suite.herald_json("campaigns", "apply", "-f", str(path))
+    client, errors = segment(suite)
+    users = [f"trial-{n}" for n in range(30)]
+    for user in users:
+        client.identify(user, {"email": f"{user}@example.com"})
+        client.track(user, "Trial Started", {})
+    client.flush()
+    for _ in range(120):
+        stats = suite.herald_json("campaigns", "stats", "Trial AB")
+        if stats["sent"] + stats["held_out"] == len(users):
+            break
+        time.sleep(0.25)
+    assert stats["sent"] + stats["held_out"] == len(users), stats
+    for user in users[::3]:
+        client.track(user, "Subscribed", {})
+    client.flush()
+
+    page = browsers.new_page(browser, suite)
+    page.goto("/login?next=/campaigns/Trial%20AB")
+    page.get_by_label("Admin token").fill(suite.admin_token)
+    page.get_by_role("button", name="Sign in").click()
+    lift = page.locator("#lift")
+    expect(lift.get_by_role("heading", name="Lift: sent against held out")).to_be_visible()
+    expect(lift).to_contain_text("Holdout 30%")
+    for _ in range(60):  # the conversions arrive
+        stats = suite.herald_json("campaigns", "stats", "Trial AB")
+        if sum(g["treatment"]["conversions"] + g["control"]["conversions"] for g in stats["goals"]) == len(users[::3]):
+            break
+        time.sleep(0.25)
+    page.reload()
+    [goal] = stats["goals"]
+    row = page.locator("#lift tbody tr").first
+    expect(row).to_contain_text(f"{goal['treatment']['conversions']} / {stats['sent']}")
+    expect(row).to_contain_text(f"{goal['control']['conversions']} / {stats['held_out']}")
+    expect(row).to_contain_text("not enough data")
+    variants = page.locator("#variants")
+    expect(variants.get_by_role("link", name="Promote…")).to_have_count(2)
+    browsers.screenshot(page, "campaign-experiment")
+
+    variants.locator("tr", has_text="emoji").get_by_role("link", name="Promote…").click()
+    expect(page.get_by_role("heading", name="Promote emoji?")).to_be_visible()
+    page.get_by_role("button", name="Promote emoji").click()
+    expect(page.locator(".notice")).to_contain_text("variant emoji promoted; version 2, live")
+    shown = suite.herald_json("campaigns", "show", "Trial AB")
+    assert shown["version"] == 2 and "variants" not in shown["source_yaml"] and "🎉" in shown["source_yaml"]
     page.context.close()
     client.shutdown()
     assert not errors, errors

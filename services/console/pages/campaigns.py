@@ -9,6 +9,7 @@ applies are the same thing: `herald campaigns show NAME` gives back what was sav
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -70,7 +71,8 @@ goals:
 # The CampaignStats fields the page draws in its own sections; any other field the service adds
 # (holdout lift, control group, variants) is drawn by `extra_figures` without a change here.
 _STATS_DRAWN = {"name", "status", "triggered", "scheduled", "sent", "failed", "suppressed", "suppressed_by_reason",
-                "goals", "cancelled", "unknown", "not_entered"}
+                "goals", "cancelled", "unknown", "not_entered", "held_out", "held_out_by_group", "holdout", "variants",
+                "min_group_size"}
 
 
 def campaign_path(name: str, *rest: str) -> str:
@@ -156,6 +158,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _optional(message: Message, field: str) -> float | None:
+    return getattr(message, field) if message.HasField(field) else None
+
+
+def experiment(stats: campaign_pb2.CampaignStats) -> dict[str, Any] | None:
+    """The holdout's comparison, goal by goal (as `herald campaigns stats` prints it): treatment
+    (sent) against control (held out), their rates, lift and confidence; None without a control
+    group (no holdout in the file, and nobody held out by the workspace's global control)."""
+    if not stats.holdout and not stats.held_out:
+        return None
+    return {
+        "holdout": stats.holdout,
+        "held_out": stats.held_out,
+        "by_group": sorted(stats.held_out_by_group.items()),
+        "min_group_size": stats.min_group_size,
+        "goals": [{
+            "name": g.name, "primary": g.primary,
+            "treatment": (g.treatment_conversions, stats.sent, g.treatment_rate),
+            "control": (g.control_conversions, stats.held_out, g.control_rate),
+            "lift": _optional(g, "lift"), "confidence": _optional(g, "confidence"), "enough_data": g.enough_data,
+        } for g in stats.goals],
+    }
+
+
+def variants(stats: campaign_pb2.CampaignStats) -> list[dict[str, Any]]:
+    """Every variant's sent, and per goal its conversions, rate and chance to beat the first;
+    those of the current version (a weight) can be promoted."""
+    current = sum(1 for v in stats.variants if v.weight)
+    return [{
+        "name": v.name, "weight": v.weight or None, "sent": v.sent, "first": index == 0,
+        "promotable": bool(v.weight) and current > 1,
+        "goals": [{"name": g.name, "conversions": g.conversions, "rate": g.rate,
+                   "beats": _optional(g, "chance_to_beat_first")} for g in v.goals],
+    } for index, v in enumerate(stats.variants)]
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -171,19 +209,22 @@ async def campaign_page(request: Request) -> Response:
     name = request.path_params["name"]
     services = backend(request)
     what = f"campaign {name!r}"
-    campaign = await rpc(services, "GetCampaign", campaign_pb2.GetCampaignRequest(workspace_id=workspace, name=name),
-                         not_found=what)
-    stats = await rpc(services, "GetCampaignStats",
-                      campaign_pb2.GetCampaignStatsRequest(workspace_id=workspace, name=name), not_found=what)
-    daily = await rpc(services, "GetCampaignDaily",
-                      campaign_pb2.GetCampaignDailyRequest(workspace_id=workspace, name=name), not_found=what)
-    sends = await rpc(services, "ListSends", campaign_pb2.ListSendsRequest(
-        workspace_id=workspace, campaign=name, limit=LATEST_SENDS), not_found=what)
     versions_token = request.query_params.get("versions", "")
+    # The page's five reads at once: it waits for the slowest, not for their sum.
     try:
-        versions = await rpc(services, "ListCampaignVersions", campaign_pb2.ListCampaignVersionsRequest(
-            workspace_id=workspace, name=name, page_size=VERSIONS_PAGE, page_token=versions_token), not_found=what)
-    except Refused:
+        campaign, stats, daily, sends, versions = await asyncio.gather(
+            rpc(services, "GetCampaign", campaign_pb2.GetCampaignRequest(workspace_id=workspace, name=name),
+                not_found=what),
+            rpc(services, "GetCampaignStats", campaign_pb2.GetCampaignStatsRequest(workspace_id=workspace, name=name),
+                not_found=what),
+            rpc(services, "GetCampaignDaily", campaign_pb2.GetCampaignDailyRequest(workspace_id=workspace, name=name),
+                not_found=what),
+            rpc(services, "ListSends", campaign_pb2.ListSendsRequest(workspace_id=workspace, campaign=name,
+                                                                     limit=LATEST_SENDS), not_found=what),
+            rpc(services, "ListCampaignVersions", campaign_pb2.ListCampaignVersionsRequest(
+                workspace_id=workspace, name=name, page_size=VERSIONS_PAGE, page_token=versions_token), not_found=what),
+        )
+    except Refused:  # a versions page link from before: start again from the newest
         return RedirectResponse(link(campaign_path(name), workspace), status_code=303)
     chart = {
         "labels": [d.day[5:] for d in daily.days],
@@ -202,6 +243,8 @@ async def campaign_page(request: Request) -> Response:
                    "average": duration(g.average_seconds_to_convert if g.HasField("average_seconds_to_convert") else None)}
                   for g in stats.goals],
         "extras": extra_figures(stats),
+        "experiment": experiment(stats),
+        "variants": variants(stats),
         "days": list(daily.days),
         "primary_goal": daily.primary_goal,
         "chart_json": json.dumps(chart),
@@ -245,11 +288,43 @@ async def do_action(request: Request) -> Response:
     return RedirectResponse(link(campaign_path(name), workspace, changed=changed.status), status_code=303)
 
 
+async def confirm_promote(request: Request) -> Response:
+    workspace = workspace_of(request)
+    name = request.path_params["name"]
+    variant = request.query_params.get("variant", "")
+    services = backend(request)
+    campaign = await rpc(services, "GetCampaign", campaign_pb2.GetCampaignRequest(workspace_id=workspace, name=name),
+                         not_found=f"campaign {name!r}")
+    stats = await rpc(services, "GetCampaignStats", campaign_pb2.GetCampaignStatsRequest(workspace_id=workspace, name=name),
+                      not_found=f"campaign {name!r}")
+    names = [v.name for v in stats.variants if v.weight]
+    if variant not in names:
+        raise NotFound(f"variant {variant!r} of campaign {name!r}")
+    return render(request, "campaigns/promote.html", {
+        "campaign": campaign, "variant": variant, "others": [n for n in names if n != variant],
+        "holdout": stats.holdout, "path": campaign_path(name),
+    })
+
+
+async def do_promote(request: Request) -> Response:
+    workspace = workspace_of(request)
+    name = request.path_params["name"]
+    form = await request.form()
+    variant = str(form.get("variant", ""))
+    services = backend(request)
+    promoted = await rpc(services, "PromoteVariant", campaign_pb2.PromoteVariantRequest(
+        workspace_id=workspace, name=name, variant=variant), not_found=f"campaign {name!r}")
+    changed = f"variant {variant} promoted; version {promoted.campaign.version}, {promoted.campaign.status}"
+    return RedirectResponse(link(campaign_path(name), workspace, changed=changed), status_code=303)
+
+
 def _verb_route(handler):
     """/campaigns/{name}/{verb}: a campaign whose name has a '/' in it ("Spring/EU") reaches here
     too: a GET of a word that is not a verb is that campaign's page."""
     async def route(request: Request) -> Response:
         verb = request.path_params["verb"]
+        if verb == "promote":
+            return await (confirm_promote if request.method == "GET" else do_promote)(request)
         if verb not in ACTIONS:
             if request.method != "GET":
                 raise NotFound(f"page {request.url.path}")

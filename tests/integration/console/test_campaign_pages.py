@@ -161,3 +161,78 @@ async def test_unknown_campaign_bad_token_csrf_and_a_service_down(signed_in):
     await signed_in.running["campaign"].stop()
     down = await signed_in.client.get("/campaigns")
     assert down.status_code == 503 and "campaign is not answering" in down.text and "Traceback" not in down.text
+
+
+EXPERIMENT = """name: Trial AB
+trigger:
+  event: "[Segment] Trial Started"
+holdout: 50%
+variants:
+  - name: plain
+    weight: 50
+    message: {channel: email, subject: "Your trial", body: "Trial started"}
+  - name: emoji
+    weight: 50
+    message: {channel: email, subject: "Your trial 🎉", body: "Trial started 🎉"}
+goals:
+  - {name: Subscribed, event: "[Segment] Subscribed", within: 7d}
+"""
+
+
+async def test_the_campaign_page_compares_holdout_and_variants_and_promotes_one(signed_in):
+    """A 50% holdout with two variants: the page's lift table (treatment against control, with
+    "not enough data" below the minimum group size) and variants table (sent, conversions, rate,
+    chance to beat the first), then Promote with its confirmation makes one variant the campaign."""
+    assert (await signed_in.post("/campaigns/new", {"source_yaml": EXPERIMENT, "action": "live"})).status_code == 303
+    users = [f"ab{n}" for n in range(24)]
+    for user in users:
+        await identify(signed_in, user, email=f"{user}@example.com")
+        await track(signed_in.backend, user, "Trial Started")
+    stub = AuthorizedStub(signed_in.backend.campaign)
+    for _ in range(200):
+        stats = await stub.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(workspace_id=WORKSPACE, name="Trial AB"))
+        if stats.sent + stats.held_out == len(users):
+            break
+        await asyncio.sleep(0.1)
+    assert stats.sent + stats.held_out == len(users) and stats.held_out > 0 and stats.sent > 0
+    converted = [send.user_id for send in (await stub.ListSends(campaign_pb2.ListSendsRequest(
+        workspace_id=WORKSPACE, campaign="Trial AB", limit=100))).sends][:6]
+    for user in converted:
+        await track(signed_in.backend, user, "Subscribed")
+    for _ in range(100):
+        stats = await stub.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(workspace_id=WORKSPACE, name="Trial AB"))
+        goal = stats.goals[0]
+        if goal.treatment_conversions + goal.control_conversions == len(converted):
+            break
+        await asyncio.sleep(0.1)
+
+    page = (await signed_in.client.get("/campaigns/Trial%20AB")).text
+    lift = re.search(r'<section aria-labelledby="lift-heading".*?</section>', page, re.S).group(0)
+    assert "Holdout 50%" in lift and f"Held out so far: {stats.held_out} (holdout {stats.held_out})" in lift
+    row = re.search(r'<th scope="row">Subscribed.*?</tr>', lift, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r'<td class="num">(.*?)</td>', row, re.S)]
+    assert cells[0] == f"{goal.treatment_conversions} / {stats.sent} ({goal.treatment_rate * 100:.1f}%)"
+    assert cells[1] == f"{goal.control_conversions} / {stats.held_out} ({goal.control_rate * 100:.1f}%)"
+    assert cells[3] == "not enough data"  # 24 users: far below the minimum group size
+    assert f"below {stats.min_group_size}" in lift
+    table = re.search(r'<section aria-labelledby="variants-heading".*?</section>', page, re.S).group(0)
+    by_variant = {v.name: v for v in stats.variants}
+    for name in ("plain", "emoji"):
+        assert re.search(rf'<th scope="row" rowspan="1">{name}</th>\s*<td class="num" rowspan="1">50%</td>\s*'
+                         rf'<td class="num" rowspan="1">{by_variant[name].sent}</td>', table), name
+    assert "(the first)" in table and table.count("Promote…") == 2
+    assert "Variants" not in re.sub(r'<section aria-labelledby="variants-heading".*?</section>', "", page, flags=re.S)
+
+    confirm = await signed_in.client.get("/campaigns/Trial%20AB/promote?variant=emoji")
+    assert confirm.status_code == 200 and "Promote emoji?" in confirm.text and "plain is no longer sent" in confirm.text
+    assert "The holdout (50%) stays" in confirm.text
+    unknown = await signed_in.client.get("/campaigns/Trial%20AB/promote?variant=bold")
+    assert unknown.status_code == 404 and "variant &#39;bold&#39;" in unknown.text
+    promoted = await signed_in.post("/campaigns/Trial%20AB/promote", {"variant": "emoji"})
+    assert promoted.status_code == 303
+    after = (await signed_in.client.get(promoted.headers["location"])).text
+    assert "variant emoji promoted; version 2, live" in after
+    source = await source_of(signed_in, "Trial AB")
+    assert "variants" not in source and "Your trial 🎉" in source and "holdout: 50%" in source
+    # The sends of the variants stay on the page, now as an earlier version's, and cannot be promoted.
+    assert "earlier version" in after and "Promote…" not in after

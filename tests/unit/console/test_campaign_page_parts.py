@@ -11,10 +11,10 @@ from herald_services.console.pages.campaigns import extra_figures, line_of
 def test_a_stats_field_the_page_does_not_know_is_drawn_by_its_name():
     stats = campaign_pb2.CampaignStats(name="c", triggered=3, sent=2)
     labels = {item["label"] for item in extra_figures(stats)}
-    assert not labels & {"Name", "Status", "Triggered", "Sent", "Goals"}  # these have sections of their own
-    assert "Held out" in labels  # the experiments' figures have none yet: drawn by their name
-    # the same reading of a message with fields the page has no section for (as lift, control
-    # or variants will be): scalars become figures, a message a list of pairs
+    # these have sections of their own (the experiments' figures: the lift and variants tables)
+    assert not labels & {"Name", "Status", "Triggered", "Sent", "Goals", "Held out", "Variants", "Holdout"}
+    # a field added to a message later, with no section yet, is drawn by its name: scalars
+    # become figures, a message a list of pairs
     summary = campaign_pb2.CampaignSummary(channel="email", primary_rate=0.25,
                                            campaign=campaign_pb2.Campaign(name="c", version=2))
     found = {item["label"]: item for item in extra_figures(summary)}
@@ -33,3 +33,25 @@ def test_an_errors_path_is_found_on_its_line():
     assert line_of(source, "message.subject") == 6  # missing: its parent's line
     assert line_of(source, "(file)") is None
     assert line_of("a: [", "a") is None  # not YAML
+
+
+def test_the_lift_and_variants_tables_read_every_figure_of_the_stats():
+    from herald_services.console.pages.campaigns import experiment, variants
+
+    assert experiment(campaign_pb2.CampaignStats(sent=10)) is None  # no control group: no lift table
+    goal = campaign_pb2.GoalStats(name="Paid", primary=True, treatment_conversions=30, treatment_rate=0.3,
+                                  control_conversions=10, control_rate=0.2, lift=0.5, enough_data=False)
+    stats = campaign_pb2.CampaignStats(sent=100, held_out=50, holdout="33%", goals=[goal], min_group_size=100,
+                                       held_out_by_group={"holdout": 45, "global_control": 5})
+    found = experiment(stats)
+    assert found["by_group"] == [("global_control", 5), ("holdout", 45)]
+    [row] = found["goals"]
+    assert row["treatment"] == (30, 100, 0.3) and row["control"] == (10, 50, 0.2)
+    assert row["lift"] == 0.5 and row["confidence"] is None  # unset: not enough data
+    stats.variants.add(name="a", weight=50, sent=60, goals=[campaign_pb2.VariantGoalStats(name="Paid", conversions=6, rate=0.1)])
+    stats.variants.add(name="b", weight=50, sent=40, goals=[campaign_pb2.VariantGoalStats(
+        name="Paid", conversions=8, rate=0.2, chance_to_beat_first=0.93)])
+    stats.variants.add(name="old", weight=0, sent=5)
+    a, b, old = variants(stats)
+    assert a["first"] and a["goals"][0]["beats"] is None and b["goals"][0]["beats"] == 0.93
+    assert a["promotable"] and b["promotable"] and not old["promotable"] and old["weight"] is None
