@@ -17,7 +17,8 @@ measure ingest, not the console):
 
 Then the suite starts again and every page is asked `--requests` times over HTTP, signed in,
 for varying users, events and filters: Events, an event's page, Users search by email, a user's
-profile, Sends (unfiltered, by status, by campaign, by channel, and its second page). Prints one
+profile, Sends (unfiltered, by status, by campaign, by channel, and its second page), Campaigns,
+a campaign's page (stats, chart, latest sends, versions) and its editor. Prints one
 JSON line per page (`console_page_p95_ms`) and one for them all; the target is under 300 ms.
 """
 
@@ -363,6 +364,9 @@ def main() -> int:
                 "sends_by_campaign": [f"/sends?campaign={quote(campaign_names[i % len(campaign_names)])}" for i in range(n)],
                 "sends_by_channel": [f"/sends?channel={CHANNELS[i % len(CHANNELS)]}" for i in range(n)],
                 "sends_next_page": [cursor] * n,
+                "campaigns": ["/campaigns"] * n,
+                "campaign": [f"/campaigns/{quote(campaign_names[i % len(campaign_names)])}" for i in range(n)],
+                "campaign_editor": [f"/campaigns/{quote(campaign_names[i % len(campaign_names)])}/edit" for i in range(n)],
             }
             timings = measure(client, pages)
     finally:
