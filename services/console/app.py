@@ -29,7 +29,7 @@ from herald_services.console.web import STATIC, make_environment, render
 log = get_logger(__name__)
 
 # The page modules, in navigation order: herald_services.console.pages.<name>.routes
-PAGES = ["events", "campaigns", "users", "sends"]
+PAGES = ["events", "campaigns", "users", "sends", "settings"]
 
 WORKSPACES_CACHE_SECONDS = 30.0
 

@@ -31,6 +31,7 @@ NAV: list[tuple[str, str]] = [
     ("Campaigns", "/campaigns"),
     ("Users", "/users"),
     ("Sends", "/sends"),
+    ("Settings", "/settings"),
 ]
 
 
@@ -46,6 +47,12 @@ def make_environment() -> Environment:
     environment.filters["count"] = format_count
     environment.globals["nav"] = NAV
     return environment
+
+
+def form_text(value: Any) -> str:
+    """A textarea's text: a browser sends its line breaks as CRLF; a file is kept with the LF it
+    was typed with."""
+    return str(value or "").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def backend(request: Request) -> Backend:

@@ -212,3 +212,32 @@ def test_see_a_holdouts_lift_and_promote_a_variant(browser, suite, tmp_path):
     page.context.close()
     client.shutdown()
     assert not errors, errors
+
+
+SETTINGS = """frequency_caps:
+  - {channel: any, max: 3, per: 1d}
+  - {channel: sms, max: 1, per: calendar_day}
+quiet_hours: {start: "21:00", end: "08:00", fallback_timezone: America/New_York}
+global_control: 5%
+"""
+
+
+def test_apply_workspace_settings_with_an_error_first(browser, suite):
+    from playwright.sync_api import expect
+
+    page = browsers.new_page(browser, suite)
+    browsers.sign_in(page, suite)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
+    editor = page.get_by_label("Settings file (YAML)")
+    editor.fill(SETTINGS.replace("max: 3", "max: -1"))
+    page.get_by_role("button", name="Apply the settings").click()
+    expect(page.locator("#source-errors")).to_contain_text("line 2 frequency_caps[0].max")
+    assert editor.input_value() == SETTINGS.replace("max: 3", "max: -1")  # what was typed, kept
+    editor.fill(SETTINGS)
+    page.get_by_role("button", name="Apply the settings").click()
+    expect(page.locator(".notice")).to_contain_text("Settings saved: 2 frequency cap(s), quiet hours 21:00-08:00")
+    expect(page.locator("#caps-heading + .table-wrap tbody tr")).to_have_count(2)
+    browsers.screenshot(page, "settings")
+    assert suite.herald_json("settings", "show")["source_yaml"] == SETTINGS  # what the browser saved
+    page.context.close()

@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from herald_services.console.backend import Backend, NotFound, Refused
-from herald_services.console.web import backend, link, render, workspace_of
+from herald_services.console.web import backend, form_text, link, render, workspace_of
 
 LIST_PAGE = 50
 LATEST_SENDS = 20
@@ -396,18 +396,13 @@ async def edit_page(request: Request) -> Response:
     return render(request, "campaigns/edit.html", _editor_context(campaign=campaign, form=form))
 
 
-def _text(value: Any) -> str:
-    # A browser sends a textarea's line breaks as CRLF: the file is kept with the LF it was typed with.
-    return str(value or "").replace("\r\n", "\n").replace("\r", "\n")
-
-
 async def save(request: Request) -> Response:
     """POST of the editor: `action` is draft, save, live or preview."""
     workspace = workspace_of(request)
     services = backend(request)
     data = await request.form()
-    form = EditorForm(source_yaml=_text(data.get("source_yaml")), preview_user=str(data.get("preview_user", "")).strip(),
-                      preview_event=_text(data.get("preview_event")).strip())
+    form = EditorForm(source_yaml=form_text(data.get("source_yaml")), preview_user=str(data.get("preview_user", "")).strip(),
+                      preview_event=form_text(data.get("preview_event")).strip())
     action = str(data.get("action", "save"))
     name = request.path_params.get("name")
     campaign = None
