@@ -182,6 +182,11 @@ class CampaignClient(_Client):
         request = campaign_pb2.GetSubscriptionsRequest(workspace_id=workspace_id, id=user_or_anonymous_id)
         return await self.stub.GetSubscriptions(request, timeout=self.timeout, metadata=self.metadata("GetSubscriptions"))
 
+    async def user_experiments(self, workspace_id: str, *, user_id: str, profile_id: str) -> campaign_pb2.UserExperiments:
+        """The user's groups: the workspace's global control, and each live campaign's holdout or variant."""
+        request = campaign_pb2.GetUserExperimentsRequest(workspace_id=workspace_id, user_id=user_id, profile_id=profile_id)
+        return await self.stub.GetUserExperiments(request, timeout=self.timeout, metadata=self.metadata("GetUserExperiments"))
+
     async def set_subscribed(
         self, workspace_id: str, user_or_anonymous_id: str, *, subscribed: bool, campaign: str = ""
     ) -> None:

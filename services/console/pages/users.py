@@ -76,12 +76,14 @@ async def user_page(request: Request, *, errors: dict | None = None, form: dict 
     before = request.query_params.get("before", "")
     services = backend(request)
     user = await services.call("identity", services.identity.get_user(workspace, some_id), not_found=f"user {some_id!r}")
-    events, subscriptions, sends = await asyncio.gather(
+    events, subscriptions, sends, groups = await asyncio.gather(
         services.call("ingest", services.ingest.list_user_events(workspace, some_id, EVENTS_PAGE_SIZE, before),
                       not_found=f"user {some_id!r}"),
         services.call("campaign", services.campaign.get_subscriptions(workspace, some_id), not_found=f"user {some_id!r}"),
         services.call("campaign", services.campaign.user_sends(workspace, some_id, SENDS_LIMIT),
                       not_found=f"user {some_id!r}"),
+        services.call("campaign", services.campaign.user_experiments(workspace, user_id=user.user_id,
+                                                                     profile_id=user.profile_id)),
     )
     attributes = orjson.loads(user.attributes_json or b"{}")
     path = user_path(some_id)
@@ -97,6 +99,10 @@ async def user_page(request: Request, *, errors: dict | None = None, form: dict 
         "updated_at": when(user.updated_at),
         "unsubscribed_from_all": subscriptions.unsubscribed_from_all,
         "unsubscribed_campaigns": list(subscriptions.unsubscribed_campaigns),
+        "global_control": groups.global_control,
+        "global_control_text": groups.global_control_text,
+        "groups": [{"campaign": g.campaign, "path": "/campaigns/" + quote(g.campaign, safe=""),
+                    "group": g.group, "variant": g.variant} for g in groups.campaigns],
         "events": [
             {"id": e.id, "name": e.name, "path": event_path(e.name), "type": e.type, "time": when(e.timestamp),
              "received_at": when(e.received_at), "properties": pretty_json(e.properties_json)}

@@ -101,3 +101,45 @@ async def test_an_unknown_user_is_a_404_naming_them(signed_in):
     answer = await signed_in.client.get("/users/nobody-here")
     assert answer.status_code == 404
     assert "user &#39;nobody-here&#39;" in answer.text
+
+
+async def test_the_profile_shows_the_users_experiment_groups(signed_in):
+    """The global control group and each live campaign's holdout or variant, as `herald users show`
+    gives them (GetUserExperiments): the same sticky groups the user's sends get."""
+    from herald.campaign.v1 import campaign_pb2
+    from herald_common.testing import AuthorizedStub
+
+    from tests.integration.console.conftest import WORKSPACE
+
+    await identify(signed_in.backend, "grp1", {"email": "grp1@example.com"})
+    none = (await signed_in.client.get("/users/grp1")).text
+    assert "No live campaign has a holdout or variants." in none and "global control</span>" not in none
+    await apply_campaign(signed_in.backend, """name: Split
+trigger: {event: "[Segment] Trial Started"}
+variants:
+  - {name: plain, weight: 50, message: {channel: email, subject: a, body: a}}
+  - {name: bold, weight: 50, message: {channel: email, subject: b, body: b}}
+""")
+    stub = AuthorizedStub(signed_in.backend.campaign)
+    expected = await stub.GetUserExperiments(campaign_pb2.GetUserExperimentsRequest(
+        workspace_id=WORKSPACE, user_id="grp1", profile_id=(await signed_in.backend.identity.get_user(WORKSPACE, "grp1")).profile_id))
+    [assignment] = expected.campaigns
+    page = (await signed_in.client.get("/users/grp1")).text
+    groups = re.search(r'<section class="card" id="groups".*?</section>', page, re.S).group(0)
+    assert re.search(rf'<a href="/campaigns/Split">Split</a></th><td><span class="badge[^"]*">{assignment.group}</span></td>'
+                     rf'<td>{assignment.variant or "—"}</td>', groups), groups
+    # Everyone in the global control: the page says so.
+    await stub.ApplySettings(campaign_pb2.ApplySettingsRequest(workspace_id=WORKSPACE, source_yaml="global_control: 50%\n"))
+    for user in range(40):  # 50% of users: find one who is in it
+        user_id = f"gc{user}"
+        await identify(signed_in.backend, user_id, {"email": f"{user_id}@example.com"})
+        profile = (await signed_in.backend.identity.get_user(WORKSPACE, user_id)).profile_id
+        found = await stub.GetUserExperiments(campaign_pb2.GetUserExperimentsRequest(
+            workspace_id=WORKSPACE, user_id=user_id, profile_id=profile))
+        page = (await signed_in.client.get(f"/users/{user_id}")).text
+        if found.global_control:
+            assert "global control</span> held out of every campaign" in page and "(50% of the workspace" in page
+            break
+        assert "Not in the global control group (50% of users)." in page
+    else:
+        raise AssertionError("no user of 40 in a 50% global control group")
