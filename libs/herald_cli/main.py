@@ -9,11 +9,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from herald_cli.commands import campaigns, common_options, events, migrate, up, users, workspace_settings
+from herald_cli.commands import campaigns, common_options, events, explain, migrate, up, users, workspace_settings
 from herald_cli.errors import CliError
 
 # Each registers its own subcommands; campaigns and sends join this list in later issues.
-COMMAND_MODULES = (up, migrate, users, events, campaigns, workspace_settings)
+COMMAND_MODULES = (up, migrate, users, events, campaigns, explain, workspace_settings)
 
 
 class _Parser(argparse.ArgumentParser):

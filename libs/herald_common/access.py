@@ -99,6 +99,8 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "PromoteVariant": (ADMIN, "herald campaigns promote"),
         "GetUserExperiments": (ADMIN, "herald users show (global control and experiment groups)"),
         "Simulate": (ADMIN, "herald campaigns simulate"),
+        "Explain": (ADMIN, "herald explain; the console's user page"),
+        "ForgetProfiles": (INTERNAL, "identity, as DeleteUser removes a user"),
     },
     DELIVERY: {
         "Schedule": (INTERNAL, "campaign, as a user enters a campaign"),
@@ -107,6 +109,8 @@ METHODS: dict[str, dict[str, tuple[Rule, str]]] = {
         "GetSend": (ADMIN, "operators' scripts"),
         "ListSends": (ADMIN, "operators' scripts; the console's Sends page"),
         "Release": (INTERNAL, "campaign, as a paused campaign resumes"),
+        "Explain": (ADMIN, "herald explain; the console's user page"),
+        "ForgetProfiles": (INTERNAL, "identity, as DeleteUser removes a user"),
     },
 }
 

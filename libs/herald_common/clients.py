@@ -131,10 +131,12 @@ class IngestClient(_Client):
             request, timeout=self.timeout, metadata=self.metadata("HideEvent" if hidden else "UnhideEvent")
         )
 
-    async def list_user_events(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 100, before: str = ""):
-        """Newest first; `before` is an earlier answer's next_before (the next page)."""
+    async def list_user_events(self, workspace_id: str, user_or_anonymous_id: str, limit: int = 100, before: str = "",
+                               name: str = ""):
+        """Newest first; `before` is an earlier answer's next_before (the next page); `name`: only
+        events of that name."""
         request = ingest_pb2.ListUserEventsRequest(
-            workspace_id=workspace_id, id=user_or_anonymous_id, limit=limit, before=before
+            workspace_id=workspace_id, id=user_or_anonymous_id, limit=limit, before=before, name=name
         )
         return await self.stub.ListUserEvents(request, timeout=self.timeout, metadata=self.metadata("ListUserEvents"))
 
@@ -208,6 +210,19 @@ class CampaignClient(_Client):
         response = await self.stub.ListCampaigns(request, timeout=self.timeout, metadata=self.metadata("ListCampaigns"))
         return {c.id: c.name for c in response.campaigns}
 
+    async def explain(self, workspace_id: str, user_or_anonymous_id: str, *, campaign: str = "",
+                      trigger_event_id: str = "", limit: int = 0) -> campaign_pb2.ExplainResponse:
+        """The user's campaign entries, newest first, with campaign's steps of each (herald explain)."""
+        request = campaign_pb2.ExplainRequest(workspace_id=workspace_id, user_id=user_or_anonymous_id,
+                                              campaign=campaign, trigger_event_id=trigger_event_id, limit=limit)
+        return await self.stub.Explain(request, timeout=self.timeout, metadata=self.metadata("Explain"))
+
+    async def forget_profiles(self, workspace_id: str, profile_ids: list[str]) -> int:
+        """A privacy deletion: the decision steps of these profiles; how many rows went."""
+        request = campaign_pb2.ForgetProfilesRequest(workspace_id=workspace_id, profile_ids=profile_ids)
+        response = await self.stub.ForgetProfiles(request, timeout=self.timeout, metadata=self.metadata("ForgetProfiles"))
+        return response.deleted
+
 
 class DeliveryClient(_Client):
     stub_class = delivery_pb2_grpc.DeliveryServiceStub
@@ -257,3 +272,16 @@ class DeliveryClient(_Client):
         """The campaign resumed: its held sends go out again, spread over time."""
         request = delivery_pb2.ReleaseRequest(campaign_id=campaign_id)
         return await self.stub.Release(request, timeout=self.timeout, metadata=self.metadata("Release"))
+
+    async def explain(self, workspace_id: str, profile_ids: list[str], *, send_ids: list[str] | None = None,
+                      campaign_id: str = "") -> delivery_pb2.ExplainResponse:
+        """Delivery's steps of these profiles' sends (only `send_ids` when given), in order."""
+        request = delivery_pb2.ExplainRequest(workspace_id=workspace_id, profile_ids=profile_ids,
+                                              send_ids=send_ids or [], campaign_id=campaign_id)
+        return await self.stub.Explain(request, timeout=self.timeout, metadata=self.metadata("Explain"))
+
+    async def forget_profiles(self, workspace_id: str, profile_ids: list[str]) -> int:
+        """A privacy deletion: delivery's steps of these profiles; how many rows went."""
+        request = delivery_pb2.ForgetProfilesRequest(workspace_id=workspace_id, profile_ids=profile_ids)
+        response = await self.stub.ForgetProfiles(request, timeout=self.timeout, metadata=self.metadata("ForgetProfiles"))
+        return response.deleted

@@ -8,6 +8,7 @@ import time
 
 import grpc
 from herald.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from herald.delivery.v1 import delivery_pb2, delivery_pb2_grpc
 
 from herald_common import access, tls
 from herald_common.access import Caller
@@ -54,6 +55,7 @@ class RecordingCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         self.repeats = 0
         self.changed = asyncio.Event()
         self.arrivals: list[tuple[float, int]] = []  # (monotonic time, distinct events so far)
+        self.forgotten: list[list[str]] = []  # the profile ids of each ForgetProfiles (a privacy deletion)
 
     async def OnEvents(self, request, context):
         if self.delay:
@@ -70,6 +72,10 @@ class RecordingCampaign(campaign_pb2_grpc.CampaignServiceServicer):
         self.arrivals.append((time.monotonic(), len(self.seen_ids)))
         self.changed.set()
         return campaign_pb2.OnEventsResponse(accepted=len(request.events))
+
+    async def ForgetProfiles(self, request, context):
+        self.forgotten.append(list(request.profile_ids))
+        return campaign_pb2.ForgetProfilesResponse(deleted=0)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> None:
         """Waits until count distinct events have arrived."""
@@ -94,6 +100,31 @@ async def start_recording_campaign(
     await server.start()
     await mark_serving(health, [CAMPAIGN_SERVICE])
     return server, port, receiver
+
+
+class DeliveryStandIn(delivery_pb2_grpc.DeliveryServiceServicer):
+    """delivery as identity's DeleteUser calls it: records each ForgetProfiles (`forgotten`)."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[list[str]] = []
+
+    async def ForgetProfiles(self, request, context):
+        self.forgotten.append(list(request.profile_ids))
+        return delivery_pb2.ForgetProfilesResponse(deleted=0)
+
+
+async def start_delivery_stand_in(
+    address: str = "127.0.0.1:0", *, settings: Settings | None = None
+) -> tuple[grpc.aio.Server, int, DeliveryStandIn]:
+    stand_in = DeliveryStandIn()
+    service = delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name
+    server, port, health = create_server(
+        address, [Registration(delivery_pb2_grpc.add_DeliveryServiceServicer_to_server, stand_in, service)],
+        settings=settings,
+    )
+    await server.start()
+    await mark_serving(health, [service])
+    return server, port, stand_in
 
 
 class ScriptedCampaign(campaign_pb2_grpc.CampaignServiceServicer):

@@ -36,6 +36,7 @@ async def build(settings: Settings, *, address: str | None = None, clock: Clock 
         settle_seconds=settings.settle_seconds,
         rpc_timeout=settings.rpc_timeout_seconds,
         explain=settings.explain,
+        explain_retention_seconds=settings.explain_retention_seconds,
         ingest=ingest,
         default_timezone=settings.default_timezone,
     )

@@ -19,7 +19,7 @@ from herald.delivery.v1 import delivery_pb2
 from herald.identity.v1 import identity_pb2
 from herald.ingest.v1 import ingest_pb2
 from herald_common import metrics
-from herald_common.aio import write_in
+from herald_common.aio import read_in, write_in
 from herald_common.clients import DeliveryClient, IdentityClient, IngestClient
 from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument, NotFound, Unavailable
@@ -27,6 +27,7 @@ from herald_common.logs import get_logger
 from herald_common.steps import StepLog
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_services.campaign import experiments, handlers, overview
+from herald_services.campaign import explain as explaining
 from herald_services.campaign.catalogue import Catalogue, KnownCampaign
 from herald_services.campaign.limits import WorkspaceSettings, minutes_to_clock
 from herald_services.campaign.simulation import SimEvent, Simulation, SimulationResult, SimUser
@@ -38,6 +39,8 @@ log = get_logger(__name__)
 HANDOFF_BATCH = 500
 HANDOFF_GRACE_SECONDS = 5.0  # a send this new may still be on its first way to delivery
 ACK_FLUSH_SECONDS = 0.25
+PRUNE_INTERVAL_SECONDS = 300.0
+PRUNE_ROUND_ROWS = 50_000  # herald_common.steps.prune_steps' bound per call
 
 
 def _minutes_to_clock(minutes: int) -> str:
@@ -56,6 +59,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         settle_seconds: int,
         rpc_timeout: float,
         explain: bool = True,
+        explain_retention_seconds: float = 30 * 86400.0,
         ingest: IngestClient | None = None,
         default_timezone: str | None = None,
     ) -> None:
@@ -69,6 +73,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self.settle = timedelta(seconds=settle_seconds)
         self.timeout = rpc_timeout
         self.explain = explain  # record decision steps (HERALD_EXPLAIN)
+        self.explain_retention_seconds = explain_retention_seconds  # HERALD_EXPLAIN_RETENTION
         self.catalogue = Catalogue()
         self._handoff_wake = asyncio.Event()
         # Delivery's acknowledgements, written in one transaction every ACK_FLUSH_SECONDS rather
@@ -98,6 +103,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             asyncio.create_task(self._handoff_loop(), name="campaign-handoff"),
             asyncio.create_task(self._refresh_loop(), name="campaign-refresh"),
             asyncio.create_task(self._ack_loop(), name="campaign-handoff-acks"),
+            asyncio.create_task(self._prune_steps_loop(), name="campaign-prune-steps"),
         ]
 
     async def stop(self) -> None:
@@ -386,6 +392,23 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             except Exception:
                 log.exception("campaign_refresh_failed")
 
+    async def prune_steps(self) -> int:
+        """One round of the retention prune: decision steps older than HERALD_EXPLAIN_RETENTION
+        (by this service's clock) go, a bounded number of rows per round."""
+        return await self._tx(explaining.prune, now=self.clock.now(), retention_seconds=self.explain_retention_seconds)
+
+    async def _prune_steps_loop(self) -> None:
+        while True:
+            try:
+                deleted = await self.prune_steps()
+                if deleted:
+                    log.info("decision_steps_pruned", rows=deleted)
+            except Exception:  # the next round carries on
+                log.exception("decision_step_prune_failed")
+                deleted = 0
+            # A round that hit its row bound goes again soon; otherwise once every few minutes.
+            await asyncio.sleep(1.0 if deleted >= PRUNE_ROUND_ROWS else PRUNE_INTERVAL_SECONDS)
+
     # ---- Confirm and MarkSent -----------------------------------------------------------
 
     async def _profile(self, workspace_id: str, profile_id: str) -> dict[str, Any] | None:
@@ -642,6 +665,59 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 raise NotFound(f"no user {user_or_anonymous_id!r}") from None
             raise Unavailable(f"identity could not be asked for the user ({error.code().name})") from None
         return [user.profile_id, *user.merged_profile_ids]
+
+    # ---- herald explain -----------------------------------------------------------------
+
+    async def Explain(self, request, context):
+        workspace_id = request.workspace_id or "default"
+        if not request.user_id:
+            raise InvalidArgument(errors=[FieldError("user_id", "a user id or anonymous id is required")])
+        if request.limit < 0:
+            raise InvalidArgument(errors=[FieldError("limit", "must not be negative")])
+        limit = min(request.limit or explaining.DEFAULT_LIMIT, explaining.MAX_LIMIT)
+        response = campaign_pb2.ExplainResponse()
+        if request.campaign:
+            found = await self._read(explaining.campaign_to_explain, workspace_id=workspace_id, name=request.campaign)
+            if found is None:
+                raise NotFound(f"no campaign named {request.campaign!r} in workspace {workspace_id!r}")
+            response.campaign_id, response.trigger_event = found["id"], found["trigger_event"]
+        user = await self._user(workspace_id, request.user_id)
+        profile_ids = [user.profile_id, *user.merged_profile_ids]
+        response.user_id, response.profile_id = user.user_id, user.profile_id
+        response.profile_ids.extend(profile_ids)
+        entries = await self._read(
+            explaining.user_entries, workspace_id=workspace_id, profile_ids=profile_ids, now=self.clock.now(),
+            campaign_id=response.campaign_id, trigger_event_id=request.trigger_event_id, limit=limit,
+        )
+        for entry in entries:
+            item = response.entries.add(campaign_id=entry.campaign_id, campaign=entry.campaign,
+                                        trigger_event_id=entry.trigger_event_id, send_id=entry.send_id,
+                                        status=entry.status)
+            set_timestamp(item.triggered_at, entry.triggered_at)
+            for step in entry.steps:
+                added = item.steps.add(step=step.step, outcome=step.outcome, detail_json=orjson.dumps(step.detail),
+                                       send_id=step.send_id)
+                set_timestamp(added.at, step.at)
+        return response
+
+    async def ForgetProfiles(self, request, context):
+        if not request.profile_ids:
+            raise InvalidArgument(errors=[FieldError("profile_ids", "name at least one profile")])
+        deleted = await self._tx(explaining.forget_profiles, workspace_id=request.workspace_id or "default",
+                                 profile_ids=list(request.profile_ids))
+        log.info("decision_steps_forgotten", profiles=len(request.profile_ids), rows=deleted)
+        return campaign_pb2.ForgetProfilesResponse(deleted=deleted)
+
+    async def _read(self, fn, *args, **kwargs):
+        return await read_in(self.runner, self.engine, fn, *args, **kwargs)
+
+    async def _user(self, workspace_id: str, user_or_anonymous_id: str) -> identity_pb2.User:
+        try:
+            return await self.identity.get_user(workspace_id, user_or_anonymous_id)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"no user {user_or_anonymous_id!r} in workspace {workspace_id!r}") from None
+            raise Unavailable(f"identity could not be asked for the user ({error.code().name})") from None
 
     async def ListSends(self, request, context):
         workspace_id = request.workspace_id or "default"

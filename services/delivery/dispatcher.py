@@ -40,6 +40,7 @@ from herald_common.aio import GroupCommit
 from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.clock import Clock
 from herald_common.settings import Settings
+from herald_services.delivery import explain as explaining
 from herald_services.delivery import handlers
 from herald_services.delivery.caps import QUIET_HOURS, NO_POLICY, CapRule, Policy, QuietHours, quiet_hours_zone
 from herald_services.delivery.domain import NO_TIMEZONE, choose_timezone, is_stale, recompute_due
@@ -252,6 +253,27 @@ class Dispatcher:
             asyncio.get_running_loop().create_task(self._measure_backlog())
         if self._polls % 60 == 0:
             asyncio.get_running_loop().create_task(self._prune_slots())
+            asyncio.get_running_loop().create_task(self._prune_steps_quietly())
+
+    async def prune_steps(self) -> int:
+        """One round of the retention prune: delivery steps older than HERALD_EXPLAIN_RETENTION
+        (by this service's clock) go, a bounded number of rows per round."""
+        retention = self.settings.explain_retention_seconds
+
+        def prune():
+            with self.engine.begin() as connection:
+                return explaining.prune(connection, now=self.clock.now(), retention_seconds=retention)
+
+        return await self.runner.run(prune)
+
+    async def _prune_steps_quietly(self) -> None:
+        try:
+            deleted = await self.prune_steps()
+        except Exception:  # the next round tries again
+            log.warning("delivery_steps_not_pruned", exc_info=True)
+            return
+        if deleted:
+            log.info("delivery_steps_pruned", rows=deleted)
 
     async def _prune_slots(self) -> None:
         """Cap slots older than the longest window a cap may have are never read again."""

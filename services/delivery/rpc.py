@@ -11,6 +11,9 @@ from herald_common.clock import Clock
 from herald_common.errors import FieldError, InvalidArgument
 from herald_common.protoconv import set_timestamp, to_datetime
 from herald_common.settings import Settings
+import orjson
+from herald_common.logs import get_logger
+from herald_services.delivery import explain as explaining
 from herald_services.delivery import handlers
 from herald_services.delivery.dispatcher import Dispatcher
 from herald_services.delivery.domain import DeliveryWindow, TimingRefused
@@ -38,6 +41,7 @@ INTERNAL_STATUSES = {
     SCHEDULED: (SCHEDULED, HELD, CLAIMED), SENDING: (SENDING,), SENT: (SENT,), FAILED: (FAILED,),
     SUPPRESSED: (SUPPRESSED,), CANCELLED: (CANCELLED,), UNKNOWN: (UNKNOWN,),
 }
+log = get_logger(__name__)
 LIST_LIMIT = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIST_LIMIT = 10_000
@@ -157,6 +161,29 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self.dispatcher.reports.hand_over(reports)
         self.dispatcher.scheduled(first)
         return delivery_pb2.ReleaseResponse(released=released, stale=len(reports))
+
+    async def Explain(self, request, context):
+        if not request.profile_ids:
+            raise InvalidArgument(errors=[FieldError("profile_ids", "name at least one profile (identity's, of the user)")])
+        _require(workspace_id=request.workspace_id)
+        steps = await self._read(explaining.user_steps, workspace_id=request.workspace_id,
+                                 profile_ids=list(request.profile_ids), send_ids=list(request.send_ids),
+                                 campaign_id=request.campaign_id)
+        response = delivery_pb2.ExplainResponse()
+        for step in steps:
+            item = response.steps.add(step=step.step, outcome=step.outcome, detail_json=orjson.dumps(step.detail),
+                                      send_id=step.send_id, campaign_id=step.campaign_id)
+            set_timestamp(item.at, step.at)
+        return response
+
+    async def ForgetProfiles(self, request, context):
+        if not request.profile_ids:
+            raise InvalidArgument(errors=[FieldError("profile_ids", "name at least one profile")])
+        _require(workspace_id=request.workspace_id)
+        deleted = await self._write(explaining.forget_profiles, workspace_id=request.workspace_id,
+                                    profile_ids=list(request.profile_ids))
+        log.info("delivery_steps_forgotten", profiles=len(request.profile_ids), rows=deleted)
+        return delivery_pb2.ForgetProfilesResponse(deleted=deleted)
 
 
 def _require(**fields: str) -> None:

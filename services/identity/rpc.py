@@ -7,10 +7,11 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 from herald.identity.v1 import identity_pb2, identity_pb2_grpc
 from herald_common.aio import BlockingRunner, GroupCommit
-from herald_common.clients import IngestClient
+import grpc
+from herald_common.clients import CampaignClient, DeliveryClient, IngestClient
 from herald_common.clock import Clock
 from herald_common.db import session_scope
-from herald_common.errors import FieldError, InvalidArgument
+from herald_common.errors import FieldError, InvalidArgument, Unavailable
 from herald_common.metrics import count_identity_calls
 from herald_common.protoconv import json_bytes, json_object, set_timestamp, to_datetime
 from herald_services.identity import handlers
@@ -26,12 +27,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         clock: Clock,
         default_region: str,
         ingest: Callable[[], IngestClient | None],
+        campaign: Callable[[], CampaignClient | None] = lambda: None,
+        delivery: Callable[[], DeliveryClient | None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.runner = runner
         self.clock = clock
         self.default_region = default_region
         self.ingest = ingest
+        # Who else keeps a record of the user that a privacy deletion must remove: the decision
+        # steps of herald explain, in campaign and in delivery.
+        self.campaign = campaign
+        self.delivery = delivery
         self.writer = GroupCommit(runner, self._write_many)
 
     def _write_many(self, items):
@@ -193,6 +200,16 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         # Events first: if ingest cannot be reached the profile stays, and a retry finishes the job.
         ingest = self.ingest()
         events_deleted = await ingest.purge_user_events(request.workspace_id, profile_ids) if ingest else 0
+        for service, client in (("campaign", self.campaign()), ("delivery", self.delivery())):
+            if client is None:
+                continue
+            try:
+                await client.forget_profiles(request.workspace_id, profile_ids)
+            except grpc.aio.AioRpcError as error:
+                raise Unavailable(
+                    f"{service} could not be asked to remove the user's decision steps ({error.code().name}); "
+                    "the user is not deleted yet: run the deletion again"
+                ) from None
         await self._unit_of_work(handlers.delete_profiles, workspace_id=request.workspace_id, profile_ids=profile_ids)
         return identity_pb2.DeleteUserResponse(profile_ids=profile_ids, events_deleted=events_deleted)
 

@@ -410,10 +410,11 @@ def events_after_index(cursor: int, profile_ids: list[str]):
 
 def user_events(
     connection: Connection, *, workspace_id: str, profile_ids: list[str], limit: int,
-    before: tuple[datetime, int] | None = None,
+    before: tuple[datetime, int] | None = None, name: str = "",
 ) -> list[Any]:
     """The users' latest events, newest first; with `before` (an event's time and id), only
-    those older than it (the next page)."""
+    those older than it (the next page); with `name`, only events of that name (the user's index
+    range is walked newest first, each event's name read from the log by its id)."""
     if not profile_ids:
         return []
     cursor = indexed_cursor(connection)
@@ -424,6 +425,9 @@ def user_events(
         .limit(limit)
     )
     recent = events_after_index(cursor, profile_ids)
+    if name:
+        indexed = indexed.join(EVENT, EVENT.c.id == EVENT_BY_PROFILE.c.event_id).where(EVENT.c.name == name)
+        recent = recent.where(EVENT.c.name == name)
     if before is not None:
         at, event_id = before
         indexed = indexed.where(or_(EVENT_BY_PROFILE.c.timestamp < at,

@@ -152,6 +152,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             profile_ids=[user.profile_id, *user.merged_profile_ids],
             limit=limit + 1,
             before=handlers.parse_user_events_cursor(request.before) if request.before else None,
+            name=request.name,
         )
         response = ingest_pb2.ListUserEventsResponse()
         for row in rows[:limit]:

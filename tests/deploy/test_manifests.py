@@ -16,7 +16,7 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # Who calls whom over gRPC (the code's clients): NetworkPolicies must allow exactly these.
 CALLS = {
     "gateway": {"identity", "ingest"},
-    "identity": {"ingest"},  # DeleteUser purges the user's events
+    "identity": {"ingest", "campaign", "delivery"},  # DeleteUser purges the user's events and decision steps
     "ingest": {"identity", "campaign"},
     "campaign": {"identity", "delivery"},
     "delivery": {"campaign", "identity"},

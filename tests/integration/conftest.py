@@ -10,7 +10,7 @@ from tests.ports import free_port
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.settings import Settings
-from herald_common.testing import RecordingCampaign, start_recording_campaign, suite_caller
+from herald_common.testing import RecordingCampaign, start_delivery_stand_in, start_recording_campaign, suite_caller
 
 WORKSPACE = "default"
 WRITE_KEY = "wk_integration"
@@ -52,11 +52,13 @@ async def services(settings):
 
     migrate_all(settings)
     campaign_server, campaign_port, receiver = await start_recording_campaign(settings=settings)
+    delivery_server, delivery_port, _ = await start_delivery_stand_in(settings=settings)
     wired = settings.model_copy(
         update={
             "identity_address": f"127.0.0.1:{free_port()}",
             "ingest_address": f"127.0.0.1:{free_port()}",
             "campaign_address": f"127.0.0.1:{campaign_port}",
+            "delivery_address": f"127.0.0.1:{delivery_port}",
         }
     )
     identity_service = await build_identity(wired)
@@ -72,3 +74,4 @@ async def services(settings):
     await ingest_service.stop()
     await identity_service.stop()
     await campaign_server.stop(None)
+    await delivery_server.stop(None)

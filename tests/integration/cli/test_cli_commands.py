@@ -19,7 +19,7 @@ from herald_cli.suite import is_built
 from herald_common.clients import IdentityClient, IngestClient
 from herald_common.db import create_service_engine, migrate
 from herald_common.settings import Settings
-from herald_common.testing import suite_caller
+from herald_common.testing import start_delivery_stand_in, start_recording_campaign, suite_caller
 
 WS = "default"
 needs_ingest = pytest.mark.skipif(not is_built("ingest"), reason="the ingest service is not built yet")
@@ -91,14 +91,19 @@ def quiet_services():
 
 @pytest.fixture
 async def suite(tmp_path, monkeypatch, capsys, quiet_services):
-    addresses = {name: f"127.0.0.1:{free_port()}" for name in ("identity", "ingest", "campaign")}
+    addresses = {name: f"127.0.0.1:{free_port()}" for name in ("identity", "ingest", "campaign", "delivery")}
     settings = Settings(
         data_dir=tmp_path,
         sqlite_synchronous="NORMAL",
         identity_address=addresses["identity"],
         ingest_address=addresses["ingest"],
-        campaign_address=addresses["campaign"],  # nothing listens: ingest's outbox just waits
+        campaign_address=addresses["campaign"],
+        delivery_address=addresses["delivery"],
     )
+    # Stand-ins for campaign (it takes ingest's outbox) and delivery: `users delete` asks both to
+    # forget the user's decision steps.
+    campaign_server, _, _ = await start_recording_campaign(addresses["campaign"], settings=settings)
+    delivery_server, _, _ = await start_delivery_stand_in(addresses["delivery"], settings=settings)
     services = []
     from herald_services.identity.main import build as build_identity
 
@@ -123,6 +128,8 @@ async def suite(tmp_path, monkeypatch, capsys, quiet_services):
             await client.close()
     for service in reversed(services):
         await service.stop(grace=0)
+    await campaign_server.stop(None)
+    await delivery_server.stop(None)
 
 
 async def test_users_show_json_has_the_profile_attributes_and_devices(suite):

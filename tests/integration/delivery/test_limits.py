@@ -277,13 +277,10 @@ def held_out_for(delivery, limits: campaign_pb2.SendPolicy, held: set[str], time
     delivery.campaign.decide = decide
 
 
-def steps_of(delivery, profile_id: str, send_id: str) -> list[tuple[str, str]]:
-    from herald_common.steps import read_steps
-    from herald_services.delivery.store import STEP
-
-    with delivery.engine.connect() as connection:
-        found = read_steps(connection, STEP, workspace_id="default", profile_ids=[profile_id], send_ids=[send_id])
-    return [(step.step, step.outcome) for step in found]
+async def steps_of(delivery, profile_id: str, send_id: str) -> list[tuple[str, str]]:
+    """The send's steps as herald explain reads them: through delivery's Explain."""
+    found = await delivery.client.explain("default", [profile_id], send_ids=[send_id])
+    return [(step.step, step.outcome) for step in found.steps]
 
 
 async def test_a_held_out_send_faces_the_caps_but_takes_no_slot_and_is_reported_held_out(delivery):
@@ -303,8 +300,8 @@ async def test_a_held_out_send_faces_the_caps_but_takes_no_slot_and_is_reported_
     await delivery.schedule(send("control-later", profile_id="ada", delay=120))
     await delivery.advance(minutes=1)
     assert await outcome(delivery, "control-later") == ("suppressed", "frequency_cap: any max 1 per 1d")
-    assert steps_of(delivery, "ada", "control")[-2:] == [("frequency_cap", "passed"), ("held_out", "held_out")]
-    assert ("frequency_cap", "suppressed") in steps_of(delivery, "ada", "control-later")
+    assert (await steps_of(delivery, "ada", "control"))[-2:] == [("frequency_cap", "passed"), ("held_out", "held_out")]
+    assert ("frequency_cap", "suppressed") in await steps_of(delivery, "ada", "control-later")
 
 
 async def test_caps_and_quiet_hours_record_their_decisions_as_steps(delivery):
@@ -313,9 +310,9 @@ async def test_caps_and_quiet_hours_record_their_decisions_as_steps(delivery):
     await delivery.schedule(send("first", profile_id="ada"), send("second", profile_id="ada", delay=60))
     await delivery.drain()
     await delivery.advance(minutes=1)
-    assert steps_of(delivery, "ada", "first")[1:3] == [("quiet_hours", "clear"), ("frequency_cap", "passed")]
-    assert steps_of(delivery, "ada", "second")[1:3] == [("quiet_hours", "clear"), ("frequency_cap", "deferred")]
+    assert (await steps_of(delivery, "ada", "first"))[1:3] == [("quiet_hours", "clear"), ("frequency_cap", "passed")]
+    assert (await steps_of(delivery, "ada", "second"))[1:3] == [("quiet_hours", "clear"), ("frequency_cap", "deferred")]
     # Deferred to the next day at 10:00 UTC, 19:00 in Tokyo again; at 22:00 Tokyo a third send moves.
     await delivery.schedule(send("night", profile_id="bob", delay=3 * 3600))
     await delivery.advance(hours=3)
-    assert steps_of(delivery, "bob", "night")[-1] == ("quiet_hours", "moved")
+    assert (await steps_of(delivery, "bob", "night"))[-1] == ("quiet_hours", "moved")

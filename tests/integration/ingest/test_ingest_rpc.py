@@ -124,6 +124,7 @@ async def test_anonymous_events_stay_reachable_after_merge_and_go_with_deletion(
     assert sorted(e.message_id for e in events) == ["x1", "x2"]
     deleted = await services.identity.delete_user(WORKSPACE, "u9")
     assert deleted.events_deleted == 2
+    assert services.campaign.forgotten == [list(deleted.profile_ids)]  # its decision steps go too
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await services.identity.get_user(WORKSPACE, "anon-9")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -142,3 +142,19 @@ async def test_recording_never_waits_for_the_per_user_index(services):
     _indexer(services).run_once()
     events = (await services.ingest.list_user_events(WORKSPACE, "hal", 100)).events
     assert sorted(e.message_id for e in events) == sorted(f"h{n}" for n in range(20))
+
+
+async def test_a_users_latest_event_of_one_name_is_found_in_the_index_and_past_it(services):
+    indexer = _indexer(services)
+    at = lambda n: (RECEIVED + timedelta(minutes=n)).isoformat()  # noqa: E731
+    await record(services, track("o1", user_id="ada", event="Order Completed", timestamp=at(1)),
+                 track("v1", user_id="ada", event="Viewed", timestamp=at(2)),
+                 track("o2", user_id="bob", event="Order Completed", timestamp=at(3)))
+    await services.campaign.wait_for(3)
+    indexer.run_once()
+    await record(services, track("v2", user_id="ada", event="Viewed", timestamp=at(4)))  # past the index
+    newest = await services.ingest.list_user_events(WORKSPACE, "ada", 1, name="[Segment] Order Completed")
+    assert [e.message_id for e in newest.events] == ["o1"]
+    viewed = await services.ingest.list_user_events(WORKSPACE, "ada", 5, name="[Segment] Viewed")
+    assert [e.message_id for e in viewed.events] == ["v2", "v1"]
+    assert (await services.ingest.list_user_events(WORKSPACE, "ada", 5, name="[Segment] Never")).events == []

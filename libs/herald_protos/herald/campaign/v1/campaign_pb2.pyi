@@ -10,6 +10,82 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExplainRequest(_message.Message):
+    __slots__ = ("workspace_id", "user_id", "campaign", "trigger_event_id", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    user_id: str
+    campaign: str
+    trigger_event_id: str
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., campaign: _Optional[str] = ..., trigger_event_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ExplainStep(_message.Message):
+    __slots__ = ("at", "step", "outcome", "detail_json", "send_id")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    step: str
+    outcome: str
+    detail_json: bytes
+    send_id: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[str] = ..., outcome: _Optional[str] = ..., detail_json: _Optional[bytes] = ..., send_id: _Optional[str] = ...) -> None: ...
+
+class ExplainEntry(_message.Message):
+    __slots__ = ("campaign_id", "campaign", "trigger_event_id", "triggered_at", "send_id", "status", "steps")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_AT_FIELD_NUMBER: _ClassVar[int]
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    campaign: str
+    trigger_event_id: str
+    triggered_at: _timestamp_pb2.Timestamp
+    send_id: str
+    status: str
+    steps: _containers.RepeatedCompositeFieldContainer[ExplainStep]
+    def __init__(self, campaign_id: _Optional[str] = ..., campaign: _Optional[str] = ..., trigger_event_id: _Optional[str] = ..., triggered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., send_id: _Optional[str] = ..., status: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("user_id", "profile_id", "profile_ids", "entries", "campaign_id", "trigger_event")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_EVENT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    profile_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    entries: _containers.RepeatedCompositeFieldContainer[ExplainEntry]
+    campaign_id: str
+    trigger_event: str
+    def __init__(self, user_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ..., entries: _Optional[_Iterable[_Union[ExplainEntry, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., trigger_event: _Optional[str] = ...) -> None: ...
+
+class ForgetProfilesRequest(_message.Message):
+    __slots__ = ("workspace_id", "profile_ids")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, workspace_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ForgetProfilesResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: int
+    def __init__(self, deleted: _Optional[int] = ...) -> None: ...
+
 class PromoteVariantRequest(_message.Message):
     __slots__ = ("workspace_id", "name", "variant")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -154,6 +154,16 @@ class CampaignServiceStub:
                 request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.SerializeToString,
                 response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/Explain',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ExplainResponse.FromString,
+                _registered_method=True)
+        self.ForgetProfiles = channel.unary_unary(
+                '/herald.campaign.v1.CampaignService/ForgetProfiles',
+                request_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ForgetProfilesRequest.SerializeToString,
+                response_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ForgetProfilesResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -326,6 +336,23 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """herald explain: a user's campaign entries (user, campaign, trigger event), newest first,
+        each with the steps campaign decided for it in order (decision_step). Delivery's steps of
+        the same sends come from delivery's Explain; the caller merges them by send id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetProfiles(self, request, context):
+        """A privacy deletion (identity's DeleteUser, before the profiles go): every decision step of
+        these profiles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -448,6 +475,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.Simulate,
                     request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.FromString,
                     response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ExplainRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ExplainResponse.SerializeToString,
+            ),
+            'ForgetProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetProfiles,
+                    request_deserializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ForgetProfilesRequest.FromString,
+                    response_serializer=herald_dot_campaign_dot_v1_dot_campaign__pb2.ForgetProfilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1098,6 +1135,60 @@ class CampaignService:
             '/herald.campaign.v1.CampaignService/Simulate',
             herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateRequest.SerializeToString,
             herald_dot_campaign_dot_v1_dot_campaign__pb2.SimulateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/Explain',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ExplainRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.campaign.v1.CampaignService/ForgetProfiles',
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ForgetProfilesRequest.SerializeToString,
+            herald_dot_campaign_dot_v1_dot_campaign__pb2.ForgetProfilesResponse.FromString,
             options,
             channel_credentials,
             insecure,

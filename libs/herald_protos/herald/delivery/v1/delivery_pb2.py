@@ -25,37 +25,47 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!herald/delivery/v1/delivery.proto\x12\x12herald.delivery.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\x0e\x44\x65liveryWindow\x12\x0c\n\x04\x64\x61ys\x18\x01 \x03(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x19\n\x11\x66\x61llback_timezone\x18\x04 \x01(\t\"\xdd\x03\n\rScheduledSend\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x12\n\nprofile_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12.\n\ntrigger_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdelay_seconds\x18\x07 \x01(\x03\x12\x16\n\x0esettle_seconds\x18\x08 \x01(\x03\x12\x32\n\x06window\x18\t \x01(\x0b\x32\".herald.delivery.v1.DeliveryWindow\x12\x10\n\x08timezone\x18\n \x01(\t\x12*\n\x06\x64ue_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x0c \x01(\t\x12\x0f\n\x07outcome\x18\r \x01(\t\x12+\n\x07sent_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x0f \x01(\t\x12\x10\n\x08\x61ttempts\x18\x10 \x01(\x05\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x0fScheduleRequest\x12\x30\n\x05sends\x18\x01 \x03(\x0b\x32!.herald.delivery.v1.ScheduledSend\"D\n\x10ScheduleResponse\x12\x30\n\x05sends\x18\x01 \x03(\x0b\x32!.herald.delivery.v1.ScheduledSend\"i\n\rCancelRequest\x12\x11\n\x07send_id\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\tH\x00\x12\x14\n\nprofile_id\x18\x03 \x01(\tH\x00\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x08\n\x06target\"6\n\x12\x43\x61ncelSendsRequest\x12\x10\n\x08send_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"#\n\x0e\x43\x61ncelResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x03\"7\n\x0eGetSendRequest\x12\x0f\n\x07send_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\"\x91\x01\n\x10ListSendsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\x07 \x01(\t\"Z\n\x11ListSendsResponse\x12\x30\n\x05sends\x18\x01 \x03(\x0b\x32!.herald.delivery.v1.ScheduledSend\x12\x13\n\x0bnext_before\x18\x02 \x01(\t\"%\n\x0eReleaseRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\"2\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x03\x12\r\n\x05stale\x18\x02 \x01(\x03\x32\x94\x04\n\x0f\x44\x65liveryService\x12U\n\x08Schedule\x12#.herald.delivery.v1.ScheduleRequest\x1a$.herald.delivery.v1.ScheduleResponse\x12O\n\x06\x43\x61ncel\x12!.herald.delivery.v1.CancelRequest\x1a\".herald.delivery.v1.CancelResponse\x12Y\n\x0b\x43\x61ncelSends\x12&.herald.delivery.v1.CancelSendsRequest\x1a\".herald.delivery.v1.CancelResponse\x12P\n\x07GetSend\x12\".herald.delivery.v1.GetSendRequest\x1a!.herald.delivery.v1.ScheduledSend\x12X\n\tListSends\x12$.herald.delivery.v1.ListSendsRequest\x1a%.herald.delivery.v1.ListSendsResponse\x12R\n\x07Release\x12\".herald.delivery.v1.ReleaseRequest\x1a#.herald.delivery.v1.ReleaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!herald/delivery/v1/delivery.proto\x12\x12herald.delivery.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x0e\x45xplainRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ids\x18\x02 \x03(\t\x12\x10\n\x08send_ids\x18\x03 \x03(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x04 \x01(\t\"\x8f\x01\n\x0b\x45xplainStep\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x04 \x01(\x0c\x12\x0f\n\x07send_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x06 \x01(\t\"A\n\x0f\x45xplainResponse\x12.\n\x05steps\x18\x01 \x03(\x0b\x32\x1f.herald.delivery.v1.ExplainStep\"B\n\x15\x46orgetProfilesRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ids\x18\x02 \x03(\t\")\n\x16\x46orgetProfilesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"U\n\x0e\x44\x65liveryWindow\x12\x0c\n\x04\x64\x61ys\x18\x01 \x03(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x19\n\x11\x66\x61llback_timezone\x18\x04 \x01(\t\"\xdd\x03\n\rScheduledSend\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x12\n\nprofile_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12.\n\ntrigger_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdelay_seconds\x18\x07 \x01(\x03\x12\x16\n\x0esettle_seconds\x18\x08 \x01(\x03\x12\x32\n\x06window\x18\t \x01(\x0b\x32\".herald.delivery.v1.DeliveryWindow\x12\x10\n\x08timezone\x18\n \x01(\t\x12*\n\x06\x64ue_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x0c \x01(\t\x12\x0f\n\x07outcome\x18\r \x01(\t\x12+\n\x07sent_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x0f \x01(\t\x12\x10\n\x08\x61ttempts\x18\x10 \x01(\x05\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x0fScheduleRequest\x12\x30\n\x05sends\x18\x01 \x03(\x0b\x32!.herald.delivery.v1.ScheduledSend\"D\n\x10ScheduleResponse\x12\x30\n\x05sends\x18\x01 \x03(\x0b\x32!.herald.delivery.v1.ScheduledSend\"i\n\rCancelRequest\x12\x11\n\x07send_id\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\tH\x00\x12\x14\n\nprofile_id\x18\x03 \x01(\tH\x00\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x08\n\x06target\"6\n\x12\x43\x61ncelSendsRequest\x12\x10\n\x08send_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"#\n\x0e\x43\x61ncelResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x03\"7\n\x0eGetSendRequest\x12\x0f\n\x07send_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\"\x91\x01\n\x10ListSendsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\x07 \x01(\t\"Z\n\x11ListSendsResponse\x12\x30\n\x05sends\x18\x01 \x03(\x0b\x32!.herald.delivery.v1.ScheduledSend\x12\x13\n\x0bnext_before\x18\x02 \x01(\t\"%\n\x0eReleaseRequest\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\"2\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x03\x12\r\n\x05stale\x18\x02 \x01(\x03\x32\xd1\x05\n\x0f\x44\x65liveryService\x12U\n\x08Schedule\x12#.herald.delivery.v1.ScheduleRequest\x1a$.herald.delivery.v1.ScheduleResponse\x12O\n\x06\x43\x61ncel\x12!.herald.delivery.v1.CancelRequest\x1a\".herald.delivery.v1.CancelResponse\x12Y\n\x0b\x43\x61ncelSends\x12&.herald.delivery.v1.CancelSendsRequest\x1a\".herald.delivery.v1.CancelResponse\x12P\n\x07GetSend\x12\".herald.delivery.v1.GetSendRequest\x1a!.herald.delivery.v1.ScheduledSend\x12X\n\tListSends\x12$.herald.delivery.v1.ListSendsRequest\x1a%.herald.delivery.v1.ListSendsResponse\x12R\n\x07Release\x12\".herald.delivery.v1.ReleaseRequest\x1a#.herald.delivery.v1.ReleaseResponse\x12R\n\x07\x45xplain\x12\".herald.delivery.v1.ExplainRequest\x1a#.herald.delivery.v1.ExplainResponse\x12g\n\x0e\x46orgetProfiles\x12).herald.delivery.v1.ForgetProfilesRequest\x1a*.herald.delivery.v1.ForgetProfilesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'herald.delivery.v1.delivery_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYWINDOW']._serialized_start=90
-  _globals['_DELIVERYWINDOW']._serialized_end=175
-  _globals['_SCHEDULEDSEND']._serialized_start=178
-  _globals['_SCHEDULEDSEND']._serialized_end=655
-  _globals['_SCHEDULEREQUEST']._serialized_start=657
-  _globals['_SCHEDULEREQUEST']._serialized_end=724
-  _globals['_SCHEDULERESPONSE']._serialized_start=726
-  _globals['_SCHEDULERESPONSE']._serialized_end=794
-  _globals['_CANCELREQUEST']._serialized_start=796
-  _globals['_CANCELREQUEST']._serialized_end=901
-  _globals['_CANCELSENDSREQUEST']._serialized_start=903
-  _globals['_CANCELSENDSREQUEST']._serialized_end=957
-  _globals['_CANCELRESPONSE']._serialized_start=959
-  _globals['_CANCELRESPONSE']._serialized_end=994
-  _globals['_GETSENDREQUEST']._serialized_start=996
-  _globals['_GETSENDREQUEST']._serialized_end=1051
-  _globals['_LISTSENDSREQUEST']._serialized_start=1054
-  _globals['_LISTSENDSREQUEST']._serialized_end=1199
-  _globals['_LISTSENDSRESPONSE']._serialized_start=1201
-  _globals['_LISTSENDSRESPONSE']._serialized_end=1291
-  _globals['_RELEASEREQUEST']._serialized_start=1293
-  _globals['_RELEASEREQUEST']._serialized_end=1330
-  _globals['_RELEASERESPONSE']._serialized_start=1332
-  _globals['_RELEASERESPONSE']._serialized_end=1382
-  _globals['_DELIVERYSERVICE']._serialized_start=1385
-  _globals['_DELIVERYSERVICE']._serialized_end=1917
+  _globals['_EXPLAINREQUEST']._serialized_start=90
+  _globals['_EXPLAINREQUEST']._serialized_end=188
+  _globals['_EXPLAINSTEP']._serialized_start=191
+  _globals['_EXPLAINSTEP']._serialized_end=334
+  _globals['_EXPLAINRESPONSE']._serialized_start=336
+  _globals['_EXPLAINRESPONSE']._serialized_end=401
+  _globals['_FORGETPROFILESREQUEST']._serialized_start=403
+  _globals['_FORGETPROFILESREQUEST']._serialized_end=469
+  _globals['_FORGETPROFILESRESPONSE']._serialized_start=471
+  _globals['_FORGETPROFILESRESPONSE']._serialized_end=512
+  _globals['_DELIVERYWINDOW']._serialized_start=514
+  _globals['_DELIVERYWINDOW']._serialized_end=599
+  _globals['_SCHEDULEDSEND']._serialized_start=602
+  _globals['_SCHEDULEDSEND']._serialized_end=1079
+  _globals['_SCHEDULEREQUEST']._serialized_start=1081
+  _globals['_SCHEDULEREQUEST']._serialized_end=1148
+  _globals['_SCHEDULERESPONSE']._serialized_start=1150
+  _globals['_SCHEDULERESPONSE']._serialized_end=1218
+  _globals['_CANCELREQUEST']._serialized_start=1220
+  _globals['_CANCELREQUEST']._serialized_end=1325
+  _globals['_CANCELSENDSREQUEST']._serialized_start=1327
+  _globals['_CANCELSENDSREQUEST']._serialized_end=1381
+  _globals['_CANCELRESPONSE']._serialized_start=1383
+  _globals['_CANCELRESPONSE']._serialized_end=1418
+  _globals['_GETSENDREQUEST']._serialized_start=1420
+  _globals['_GETSENDREQUEST']._serialized_end=1475
+  _globals['_LISTSENDSREQUEST']._serialized_start=1478
+  _globals['_LISTSENDSREQUEST']._serialized_end=1623
+  _globals['_LISTSENDSRESPONSE']._serialized_start=1625
+  _globals['_LISTSENDSRESPONSE']._serialized_end=1715
+  _globals['_RELEASEREQUEST']._serialized_start=1717
+  _globals['_RELEASEREQUEST']._serialized_end=1754
+  _globals['_RELEASERESPONSE']._serialized_start=1756
+  _globals['_RELEASERESPONSE']._serialized_end=1806
+  _globals['_DELIVERYSERVICE']._serialized_start=1809
+  _globals['_DELIVERYSERVICE']._serialized_end=2530
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,54 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExplainRequest(_message.Message):
+    __slots__ = ("workspace_id", "profile_ids", "send_ids", "campaign_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    SEND_IDS_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    send_ids: _containers.RepeatedScalarFieldContainer[str]
+    campaign_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ..., send_ids: _Optional[_Iterable[str]] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class ExplainStep(_message.Message):
+    __slots__ = ("at", "step", "outcome", "detail_json", "send_id", "campaign_id")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    step: str
+    outcome: str
+    detail_json: bytes
+    send_id: str
+    campaign_id: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[str] = ..., outcome: _Optional[str] = ..., detail_json: _Optional[bytes] = ..., send_id: _Optional[str] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("steps",)
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[ExplainStep]
+    def __init__(self, steps: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ...) -> None: ...
+
+class ForgetProfilesRequest(_message.Message):
+    __slots__ = ("workspace_id", "profile_ids")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, workspace_id: _Optional[str] = ..., profile_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ForgetProfilesResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: int
+    def __init__(self, deleted: _Optional[int] = ...) -> None: ...
+
 class DeliveryWindow(_message.Message):
     __slots__ = ("days", "start", "end", "fallback_timezone")
     DAYS_FIELD_NUMBER: _ClassVar[int]

@@ -64,6 +64,16 @@ class DeliveryServiceStub:
                 request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/herald.delivery.v1.DeliveryService/Explain',
+                request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ExplainResponse.FromString,
+                _registered_method=True)
+        self.ForgetProfiles = channel.unary_unary(
+                '/herald.delivery.v1.DeliveryService/ForgetProfiles',
+                request_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ForgetProfilesRequest.SerializeToString,
+                response_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ForgetProfilesResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -109,6 +119,21 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """herald explain: the steps delivery decided for a user's sends (delivery_step), in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetProfiles(self, request, context):
+        """A privacy deletion (identity's DeleteUser, before the profiles go): every delivery step of
+        these profiles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +166,16 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseRequest.FromString,
                     response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ExplainRequest.FromString,
+                    response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ExplainResponse.SerializeToString,
+            ),
+            'ForgetProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetProfiles,
+                    request_deserializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ForgetProfilesRequest.FromString,
+                    response_serializer=herald_dot_delivery_dot_v1_dot_delivery__pb2.ForgetProfilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +340,60 @@ class DeliveryService:
             '/herald.delivery.v1.DeliveryService/Release',
             herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseRequest.SerializeToString,
             herald_dot_delivery_dot_v1_dot_delivery__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.delivery.v1.DeliveryService/Explain',
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.ExplainRequest.SerializeToString,
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/herald.delivery.v1.DeliveryService/ForgetProfiles',
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.ForgetProfilesRequest.SerializeToString,
+            herald_dot_delivery_dot_v1_dot_delivery__pb2.ForgetProfilesResponse.FromString,
             options,
             channel_credentials,
             insecure,

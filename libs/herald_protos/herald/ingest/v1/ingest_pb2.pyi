@@ -191,16 +191,18 @@ class HideEventRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ListUserEventsRequest(_message.Message):
-    __slots__ = ("workspace_id", "id", "limit", "before")
+    __slots__ = ("workspace_id", "id", "limit", "before", "name")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     BEFORE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     id: str
     limit: int
     before: str
-    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., limit: _Optional[int] = ..., before: _Optional[str] = ...) -> None: ...
+    name: str
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., limit: _Optional[int] = ..., before: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ListUserEventsResponse(_message.Message):
     __slots__ = ("events", "next_before")

@@ -1,0 +1,115 @@
+"""herald explain, campaign's half: a user's campaign entries read back from decision_step.
+
+An entry is one user, one campaign, one trigger event: the steps recorded under that
+(campaign_id, trigger_event_id), in the order they were taken. Its send is the send id its
+steps carry (from `entered` on); its status is that send's, as ListSends shows it, or
+`not_entered` when the trigger made no send. Delivery's steps of the same sends are read by
+delivery's Explain and merged in by the caller (herald_common.explain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from herald_common.clock import as_utc
+from herald_common.steps import Step, delete_steps, prune_steps, read_steps
+from sqlalchemy import Connection, select
+
+from herald_services.campaign.handlers import STEPS, displayed_status
+from herald_services.campaign.store import CampaignRecord, SendRecord
+
+NOT_ENTERED = "not_entered"
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 500
+
+
+@dataclass
+class Entry:
+    campaign_id: str
+    trigger_event_id: str
+    triggered_at: datetime
+    campaign: str = ""
+    send_id: str = ""
+    status: str = NOT_ENTERED
+    steps: list[Step] = field(default_factory=list)
+
+
+def user_entries(
+    connection: Connection,
+    *,
+    workspace_id: str,
+    profile_ids: list[str],
+    now: datetime,
+    campaign_id: str = "",
+    trigger_event_id: str = "",
+    limit: int = DEFAULT_LIMIT,
+) -> list[Entry]:
+    """The user's entries (of one campaign, or of one trigger event, when asked), newest first,
+    at most `limit`, each with its steps in order, its campaign's name and its send's status."""
+    steps = read_steps(connection, STEPS, workspace_id=workspace_id, profile_ids=profile_ids,
+                       campaign_ids=[campaign_id] if campaign_id else None, trigger_event_id=trigger_event_id)
+    entries: dict[tuple[str, str], Entry] = {}
+    for step in steps:
+        key = (step.campaign_id, step.trigger_event_id)
+        entry = entries.get(key)
+        if entry is None:
+            entry = entries[key] = Entry(campaign_id=step.campaign_id, trigger_event_id=step.trigger_event_id,
+                                         triggered_at=step.at)
+        if step.send_id and not entry.send_id:
+            entry.send_id = step.send_id
+        entry.steps.append(step)
+    newest = sorted(entries.values(), key=lambda e: (e.triggered_at, e.steps[0].seq), reverse=True)[:limit]
+    names = _campaign_names(connection, {entry.campaign_id for entry in newest})
+    sends = _sends(connection, [entry.send_id for entry in newest if entry.send_id])
+    for entry in newest:
+        entry.campaign = names.get(entry.campaign_id, "")
+        send = sends.get(entry.send_id)
+        if send is not None:
+            entry.status = displayed_status(send, now)
+        elif entry.send_id:
+            entry.status = ""  # a send its steps name but the table no longer has
+    return newest
+
+
+def campaign_to_explain(connection: Connection, *, workspace_id: str, name: str) -> dict | None:
+    """The campaign's id and trigger event, for `herald explain --campaign NAME`."""
+    table = CampaignRecord.__table__
+    row = connection.execute(
+        select(table.c.id, table.c.trigger_event).where(table.c.workspace_id == workspace_id, table.c.name == name)
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def forget_profiles(connection: Connection, *, workspace_id: str, profile_ids: list[str]) -> int:
+    """A privacy deletion: every decision step of these profiles."""
+    return delete_steps(connection, STEPS, workspace_id=workspace_id, profile_ids=profile_ids)
+
+
+def prune(connection: Connection, *, now: datetime, retention_seconds: float) -> int:
+    """Steps older than HERALD_EXPLAIN_RETENTION go (a bounded number per call)."""
+    return prune_steps(connection, STEPS, before=now - timedelta(seconds=retention_seconds))
+
+
+def _campaign_names(connection: Connection, campaign_ids: set[str]) -> dict[str, str]:
+    if not campaign_ids:
+        return {}
+    table = CampaignRecord.__table__
+    rows = connection.execute(select(table.c.id, table.c.name).where(table.c.id.in_(sorted(campaign_ids))))
+    return {campaign_id: name for campaign_id, name in rows}
+
+
+def _sends(connection: Connection, send_ids: list[str]) -> dict[str, dict]:
+    if not send_ids:
+        return {}
+    table = SendRecord.__table__
+    rows = connection.execute(
+        select(table.c.id, table.c.status, table.c.settle_until).where(table.c.id.in_(send_ids))
+    ).mappings()
+    found = {}
+    for row in rows:
+        send = dict(row)
+        if send["settle_until"] is not None:
+            send["settle_until"] = as_utc(send["settle_until"])
+        found[send["id"]] = send
+    return found
