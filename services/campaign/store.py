@@ -71,6 +71,9 @@ class SendRecord(CampaignTable, table=True):
         Index("ix_send_campaign_status_sent", "campaign_id", "status", "sent_at"),
         # Only sends delivery has not acknowledged yet: an entry is added when a send is made
         # and removed when delivery acknowledges it, and later status changes never touch it.
+        # A campaign's latest sends (its page, `herald sends list --campaign`): newest first
+        # without reading and sorting every send of the campaign.
+        Index("ix_send_campaign_created", "campaign_id", "created_at", "id"),
         # The sends of A/B variants, by campaign and variant: campaign stats count each
         # variant's sends from it; sends without a variant (most) are not in it.
         Index("ix_send_campaign_variant", "campaign_id", "variant", "status", sqlite_where=text("variant != ''"),

@@ -218,6 +218,7 @@ def test_the_console_reads_use_their_indexes(sqlite_settings):
         "conversions": "SELECT campaign_id, goal_name, count(*) FROM goal_window WHERE campaign_id IN ('a') AND converted_at IS NOT NULL GROUP BY campaign_id, goal_name",
         "conversions per day": "SELECT substr(converted_at, 1, 10), count(*) FROM goal_window WHERE campaign_id = 'a' AND goal_name = 'g' AND converted_at >= '2026-01-01' GROUP BY 1",
         "versions": "SELECT * FROM campaign_version WHERE campaign_id = 'a' AND version < 5 ORDER BY version DESC LIMIT 21",
+        "latest sends of a campaign": "SELECT * FROM send WHERE workspace_id = 'default' AND campaign_id = 'a' ORDER BY created_at DESC, id LIMIT 20",
         "page of campaigns": "SELECT * FROM campaign WHERE workspace_id = 'default' AND name > 'x' ORDER BY name LIMIT 101",
     }
     with engine.connect() as connection:
@@ -227,7 +228,8 @@ def test_the_console_reads_use_their_indexes(sqlite_settings):
             if what in ("sent per campaign", "sends by status", "sent per day", "conversions", "conversions per day"):
                 assert "COVERING INDEX" in plan, (what, plan)
             if "per day" not in what:  # (a day's group is made in a small temporary tree: 30 of them)
-                assert "TEMP B-TREE" not in plan, (what, plan)
+                # (the latest sends: only sends of the same microsecond are ordered by id in one)
+                assert "TEMP B-TREE" not in plan.replace("USE TEMP B-TREE FOR RIGHT PART OF ORDER BY", ""), (what, plan)
     engine.dispose()
 
 
