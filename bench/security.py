@@ -1,6 +1,7 @@
 """What the tokens and TLS cost: bench/ingest.py and bench/campaigns.py, in one run, three ways.
 
     python bench/security.py [--before REF] [--ingest-seconds 15] [--events 60000] [--sizes 10 1000]
+                             [--rounds 2] [--only ingest|campaigns]
 
 1. before: the code at REF (default: main just before tokens landed), plaintext, no tokens;
    taken from git (`git archive`) into a temporary folder and run from there, its modules put
@@ -70,12 +71,14 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=60_000, help="campaigns: events sent per catalogue size")
     parser.add_argument("--sizes", type=int, nargs=2, default=[10, 1000], metavar=("SMALL", "LARGE"))
     parser.add_argument("--rounds", type=int, default=2, help="runs of each kind; the best of each is compared")
+    parser.add_argument("--only", choices=sorted(COMPARED), help="run one of the two benchmarks (default: both)")
     args = parser.parse_args()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_") and k != "PYTHONPATH"}
     ingest_args = ["--seconds", str(args.ingest_seconds)]
     campaign_args = ["--events", str(args.events), "--sizes", *map(str, args.sizes)]
     small, large = args.sizes
-    compared = {bench: [t.format(small=small, large=large) for t in templates] for bench, templates in COMPARED.items()}
+    compared = {bench: [t.format(small=small, large=large) for t in templates] for bench, templates in COMPARED.items()
+                if args.only in (None, bench)}
     best: dict[tuple[str, str, str], float] = {}  # (bench, run, figure) -> best value over the rounds
     with tempfile.TemporaryDirectory(prefix="herald-bench-before-") as folder:
         names = checkout(args.before, Path(folder))
@@ -83,6 +86,8 @@ def main() -> int:
         tree = Path(folder) / "tree"
         for round_number in range(args.rounds):
             for bench, extra in (("ingest", ingest_args), ("campaigns", campaign_args)):
+                if bench not in compared:
+                    continue
                 runs = [("before", tree / "bench" / f"{bench}.py", extra, before_env),
                         ("tokens", ROOT / "bench" / f"{bench}.py", extra, base_env),
                         ("tokens+mtls", ROOT / "bench" / f"{bench}.py", [*extra, "--tls"], base_env)]
