@@ -1,11 +1,14 @@
 """Users: search by user id, anonymous id or email; a user's profile (attributes, devices,
 anonymous ids, merged profiles, groups, subscription state with unsubscribe / resubscribe), the
-user's events newest first (paged by cursor) and their sends with status and outcome."""
+user's events newest first (paged by cursor), their sends with status and outcome, and Explain:
+each campaign entry with every decision taken for it, in herald explain's words (a plain GET
+form filters it by campaign, so it works without JavaScript)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 import orjson
@@ -13,14 +16,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from herald_common.explain import describe_step, entry_heading, explain_user, never_entered_text
 from herald_common.protoconv import to_datetime
-from herald_services.console.backend import NotFound, Refused
+from herald_services.console.backend import NotFound, Refused, ServiceDown
 from herald_services.console.pages.events import event_path, pretty_json, user_path
 from herald_services.console.web import backend, link, render, workspace_of
 
 SEARCH_LIMIT = 25
 EVENTS_PAGE_SIZE = 25
 SENDS_LIMIT = 50
+EXPLAIN_LIMIT = 20
 MAX_QUERY_LENGTH = 400
 
 
@@ -76,7 +81,8 @@ async def user_page(request: Request, *, errors: dict | None = None, form: dict 
     before = request.query_params.get("before", "")
     services = backend(request)
     user = await services.call("identity", services.identity.get_user(workspace, some_id), not_found=f"user {some_id!r}")
-    events, subscriptions, sends, groups = await asyncio.gather(
+    explain_campaign = request.query_params.get("campaign", "").strip()
+    events, subscriptions, sends, groups, campaigns, explained = await asyncio.gather(
         services.call("ingest", services.ingest.list_user_events(workspace, some_id, EVENTS_PAGE_SIZE, before),
                       not_found=f"user {some_id!r}"),
         services.call("campaign", services.campaign.get_subscriptions(workspace, some_id), not_found=f"user {some_id!r}"),
@@ -84,6 +90,8 @@ async def user_page(request: Request, *, errors: dict | None = None, form: dict 
                       not_found=f"user {some_id!r}"),
         services.call("campaign", services.campaign.user_experiments(workspace, user_id=user.user_id,
                                                                      profile_id=user.profile_id)),
+        services.call("campaign", services.campaign.campaign_names(workspace)),
+        explanation(services, workspace, some_id, explain_campaign),
     )
     attributes = orjson.loads(user.attributes_json or b"{}")
     path = user_path(some_id)
@@ -117,12 +125,44 @@ async def user_page(request: Request, *, errors: dict | None = None, form: dict 
             for s in sends
         ],
         "sends_limit": SENDS_LIMIT,
+        "explain": explained,
+        "explain_campaign": explain_campaign,
+        "campaign_names": sorted(campaigns.values()),
+        "explain_limit": EXPLAIN_LIMIT,
         "explain_command": f"herald explain {shell_quote(some_id)}" + (
             f" --workspace {workspace}" if workspace != "default" else ""),
         "errors": errors or {},
         "form": form or {"campaign": ""},
         "done": request.query_params.get("done", ""),
     }, status_code=status_code)
+
+
+async def explanation(services, workspace: str, some_id: str, campaign: str) -> dict:
+    """The Explain section: the user's entries (of one campaign when asked) newest first, each
+    step with herald explain's words; or why there is none (never entered, an unknown campaign)."""
+    try:
+        document = await explain_user(
+            campaign=services.campaign, delivery=services.delivery, ingest=services.ingest, workspace_id=workspace,
+            user=some_id, campaign_name=campaign, limit=EXPLAIN_LIMIT,
+            call=lambda service, pending: services.call(service, pending, not_found=f"campaign {campaign!r}"),
+        )
+    except NotFound as missing:
+        if not (campaign and "campaign" in missing.detail):
+            raise
+        return {"error": f"There is no campaign named {campaign!r} in this workspace.", "entries": []}
+    except ServiceDown as down:  # the rest of the page is still worth showing
+        return {"error": f"Not shown: {down.service} at {down.address} is {down.reason}.", "entries": []}
+    never = document.get("never_entered")
+    return {
+        "error": "",
+        "never_entered": never_entered_text(never, some_id) if never else "",
+        "entries": [
+            {"heading": entry_heading(entry), "status": entry["status"] or "unknown",
+             "steps": [{"at": datetime.fromisoformat(step["at"]), "step": step["step"], "words": describe_step(step)}
+                       for step in entry["steps"]]}
+            for entry in document["entries"]
+        ],
+    }
 
 
 def shell_quote(value: str) -> str:

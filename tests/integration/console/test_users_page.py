@@ -1,5 +1,6 @@
 """The Users pages: search by user id, anonymous id or email; a profile with its events (paged),
-sends, subscription state and the unsubscribe / resubscribe buttons."""
+sends, subscription state, the unsubscribe / resubscribe buttons, and Explain (the user's
+campaign entries and their steps in herald explain's words, filtered by campaign)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,16 @@ message:
   channel: email
   subject: "Welcome {{ first_name | default: 'friend' }}"
   body: "Hello"
+"""
+
+ORDERS = """
+name: After an order
+trigger:
+  event: "[Segment] Order Completed"
+message:
+  channel: email
+  subject: "Thanks"
+  body: "Thanks"
 """
 
 
@@ -62,6 +73,8 @@ async def test_the_profile_shows_attributes_ids_subscription_events_and_sends(si
     sends = html.split('id="sends"')[1]
     assert ">Welcome email</a>" in sends and "status-scheduled" in sends
     assert "herald explain cy" in html
+    explain = html.split('id="explain"')[1]
+    assert "Welcome email · triggered by event" in explain and "Entered: an email is due at" in explain
 
 
 async def test_events_of_a_user_page_by_cursor(signed_in):
@@ -143,3 +156,34 @@ variants:
         assert "Not in the global control group (50% of users)." in page
     else:
         raise AssertionError("no user of 40 in a 50% global control group")
+
+
+async def test_explain_lists_the_users_entries_in_words_newest_first_with_a_campaign_filter(signed_in):
+    backend = signed_in.backend
+    await apply_campaign(backend, CAMPAIGN)
+    await apply_campaign(backend, ORDERS)
+    await identify(backend, "fox", {"email": "fox@example.com"})
+    await track(backend, "fox", "Signed Up", {"plan": "pro"})
+    await track(backend, "fox", "Signed Up", {"plan": "team"})
+    for _ in range(100):
+        if len(await backend.campaign.user_sends("default", "fox")) == 2:
+            break
+        await asyncio.sleep(0.05)
+    page = await signed_in.client.get("/users/fox")
+    assert page.status_code == 200
+    section = page.text.split('id="explain"')[1]
+    headings = re.findall(r'<h3 class="small">(Welcome email · triggered by event (\d+) at [^<]+)<span', section)
+    assert len(headings) == 2 and int(headings[0][1]) > int(headings[1][1])  # newest first
+    assert "Triggered by `[Segment] Signed Up`" in section and "Entered: an email is due at " in section
+    assert "Delivery scheduled it, ready at " in section
+    assert section.index('data-step="triggered"') < section.index('data-step="entered"')
+    # the filter is a plain GET form: no JavaScript needed
+    assert re.search(r'<form method="get" action="/users/fox#explain"', section)
+    assert '<option value="After an order">After an order</option>' in section
+    filtered = await signed_in.client.get("/users/fox", params={"campaign": "After an order"})
+    never = filtered.text.split('id="explain"')[1]
+    assert "&#39;fox&#39; never entered &#39;After an order&#39;: the user never did its trigger event" in never
+    assert '<option value="After an order" selected>' in never and 'data-step=' not in never
+    unknown = await signed_in.client.get("/users/fox", params={"campaign": "Nope"})
+    assert unknown.status_code == 200
+    assert "There is no campaign named &#39;Nope&#39; in this workspace." in unknown.text.split('id="explain"')[1]
