@@ -165,6 +165,12 @@ async def test_a_workspace_never_reads_or_changes_another_workspaces_data(sealed
     assert [e.user_id for e in (await s.ingest.list_events_by_name(A, "[Segment] Signed Up")).events] == ["u1"]
     assert len((await s.ingest.list_events_by_name(B, "[Segment] Signed Up")).events) == 1
 
+    # herald explain: A's Explain reads A's decision steps only
+    await not_found(s.campaign.explain(A, "only-b"))
+    assert [e.campaign for e in (await s.campaign.explain(A, "u1")).entries] == ["Welcome"]
+    assert list((await s.delivery.explain(A, [b_user.profile_id, b_only.profile_id])).steps) == []
+    assert (await s.delivery.explain(B, [b_user.profile_id])).steps
+
     # events: B's catalogue is invisible from A; defining in A leaves B alone
     assert "[Segment] Seen only in B" not in {e.name for e in (await s.ingest.list_events(A, True)).events}
     await not_found(s.ingest.get_event_definition(A, "[Segment] Seen only in B"))
@@ -182,5 +188,6 @@ async def test_a_workspace_never_reads_or_changes_another_workspaces_data(sealed
     assert list(deleted.profile_ids) == [a_user.profile_id] and deleted.events_deleted == 1
     still = await s.identity.get_user(B, "u1")
     assert [d.token for d in still.devices] == ["b-device-token"]
+    assert sorted(e.campaign for e in (await s.campaign.explain(B, "u1")).entries) == ["Only in B", "Welcome"]
     assert [e.name for e in (await s.ingest.list_user_events(B, "u1")).events] == ["[Segment] Signed Up"]
     assert len(await s.sends(B)) == 2
