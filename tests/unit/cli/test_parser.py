@@ -20,6 +20,14 @@ def test_read_commands_take_json_workspace_and_timeout():
     assert (args.id, args.json, args.workspace, args.timeout, args.limit) == ("anon-7", True, "acme", 2.5, 5)
 
 
+def test_explain_takes_a_user_and_optional_campaign_event_and_limit():
+    args = parse("explain", "anon-7")
+    assert (args.user, args.campaign, args.event, args.limit, args.json) == ("anon-7", "", "", 20, False)
+    args = parse("explain", "u1", "--campaign", "Coupon Campaign - Europe", "--event", "4711", "--limit", "3", "--json")
+    assert (args.user, args.campaign, args.event, args.limit, args.json) == (
+        "u1", "Coupon Campaign - Europe", "4711", 3, True)
+
+
 def test_events_list_includes_hidden_only_when_asked():
     assert parse("events", "list").hidden is False
     assert parse("events", "list", "--hidden").hidden is True
@@ -52,6 +60,8 @@ def test_up_without_flags_leaves_the_environment_in_charge():
         (["users", "show"], "herald: the following arguments are required: ID (see `herald users show --help`)"),
         (["up", "--gateway-port", "70000"], "herald: argument --gateway-port: 70000 is not between 1 and 65535"),
         (["events", "list", "--timeout", "0"], "herald: argument --timeout: must be more than 0"),
+        (["explain", "u1", "--limit", "0"], "herald: argument --limit: must be at least 1"),
+        (["explain"], "herald: the following arguments are required: USER"),
         (["frobnicate"], "herald: argument COMMAND: invalid choice: 'frobnicate'"),
         ([], "herald: the following arguments are required: COMMAND"),
     ],
