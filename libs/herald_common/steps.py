@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Index, PrimaryKeyConstraint, Table, delete, func, select
+from sqlalchemy import Connection, Index, PrimaryKeyConstraint, Table, and_, delete, func, or_, select
 
 # Orders the rows of one (workspace, profile, at): increasing within a process, from a random
 # start so two processes writing the same user at the same microsecond do not collide.
@@ -171,21 +171,54 @@ def read_steps(
     ).all()
     found: list[Step] = []
     for profile_id, at, seq, text in rows:
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        for position, entry in enumerate(orjson.loads(text)):
-            if campaigns is not None and entry["campaign_id"] not in campaigns:
+        for step in _row_steps(workspace_id, profile_id, at, seq, text):
+            if campaigns is not None and step.campaign_id not in campaigns:
                 continue
-            if sends is not None and entry["send_id"] not in sends:
+            if sends is not None and step.send_id not in sends:
                 continue
-            if trigger_event_id and entry["trigger_event_id"] != trigger_event_id:
+            if trigger_event_id and step.trigger_event_id != trigger_event_id:
                 continue
-            found.append(Step(workspace_id=workspace_id, profile_id=profile_id, campaign_id=entry["campaign_id"],
-                              trigger_event_id=entry["trigger_event_id"], send_id=entry["send_id"], at=at,
-                              seq=seq * 1000 + position, step=entry["step"], outcome=entry["outcome"],
-                              detail=entry.get("detail") or {}))
+            found.append(step)
     found.sort(key=lambda step: (step.at, step.seq))
     return found
+
+
+def steps_newest_first(
+    connection: Connection, table: Table, *, workspace_id: str, profile_ids: Sequence[str], page: int = 500,
+) -> Iterator[list[Step]]:
+    """These profiles' steps a page of rows at a time, newest rows first (each row's steps in
+    their order), along the primary key: a reader that needs only the latest entries stops early
+    instead of reading the user's whole record."""
+    if not profile_ids:
+        return
+    after: tuple[datetime, int] | None = None
+    while True:
+        statement = (
+            select(table.c.profile_id, table.c.at, table.c.seq, table.c.steps)
+            .where(table.c.workspace_id == workspace_id, table.c.profile_id.in_(list(profile_ids)))
+            .order_by(table.c.at.desc(), table.c.seq.desc())
+            .limit(page)
+        )
+        if after is not None:
+            at, seq = after
+            statement = statement.where(or_(table.c.at < at, and_(table.c.at == at, table.c.seq < seq)))
+        rows = connection.execute(statement).all()
+        if not rows:
+            return
+        yield [step for row in rows for step in _row_steps(workspace_id, *row)]
+        if len(rows) < page:
+            return
+        after = (rows[-1].at, rows[-1].seq)
+
+
+def _row_steps(workspace_id: str, profile_id: str, at: datetime, seq: int, text: str) -> list[Step]:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return [Step(workspace_id=workspace_id, profile_id=profile_id, campaign_id=entry["campaign_id"],
+                 trigger_event_id=entry["trigger_event_id"], send_id=entry["send_id"], at=at,
+                 seq=seq * 1000 + position, step=entry["step"], outcome=entry["outcome"],
+                 detail=entry.get("detail") or {})
+            for position, entry in enumerate(orjson.loads(text))]
 
 
 def delete_steps(connection: Connection, table: Table, *, workspace_id: str, profile_ids: Sequence[str]) -> int:
@@ -218,4 +251,5 @@ def prune_steps(connection: Connection, table: Table, *, before: datetime, slice
     return deleted
 
 
-__all__ = ["COLUMNS", "Step", "StepLog", "delete_steps", "prune_steps", "read_steps", "step_table_args"]
+__all__ = ["COLUMNS", "Step", "StepLog", "delete_steps", "prune_steps", "read_steps", "step_table_args",
+           "steps_newest_first"]

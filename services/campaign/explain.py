@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from herald_common.clock import as_utc
-from herald_common.steps import Step, delete_steps, prune_steps, read_steps
+from herald_common.steps import Step, delete_steps, prune_steps, steps_newest_first
 from sqlalchemy import Connection, select
 
 from herald_services.campaign.handlers import STEPS, displayed_status
 from herald_services.campaign.store import CampaignRecord, SendRecord
 
 NOT_ENTERED = "not_entered"
+TRIGGERED = "triggered"  # the first step of every entry
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 500
 
@@ -46,9 +47,27 @@ def user_entries(
     limit: int = DEFAULT_LIMIT,
 ) -> list[Entry]:
     """The user's entries (of one campaign, or of one trigger event, when asked), newest first,
-    at most `limit`, each with its steps in order, its campaign's name and its send's status."""
-    steps = read_steps(connection, STEPS, workspace_id=workspace_id, profile_ids=profile_ids,
-                       campaign_ids=[campaign_id] if campaign_id else None, trigger_event_id=trigger_event_id)
+    at most `limit`, each with its steps in order, its campaign's name and its send's status.
+
+    The user's rows are read newest first and reading stops once `limit` entries have begun
+    (their `triggered` step read) and every row at or after the oldest of those beginnings has
+    been read: an entry's steps all come at or after its trigger, so those entries are whole,
+    and an older entry only partly read (a late conversion, not its trigger) is left out."""
+    steps: list[Step] = []
+    begun: list[datetime] = []
+    whole = True  # every row read: entries whose trigger is gone (pruned) are shown as they are
+    for page in steps_newest_first(connection, STEPS, workspace_id=workspace_id, profile_ids=profile_ids):
+        for step in page:
+            if (campaign_id and step.campaign_id != campaign_id) or (
+                    trigger_event_id and step.trigger_event_id != trigger_event_id):
+                continue
+            steps.append(step)
+            if step.step == TRIGGERED:
+                begun.append(step.at)
+        if len(begun) >= limit and page and page[-1].at < sorted(begun, reverse=True)[limit - 1]:
+            whole = False
+            break
+    steps.sort(key=lambda step: (step.at, step.seq))
     entries: dict[tuple[str, str], Entry] = {}
     for step in steps:
         key = (step.campaign_id, step.trigger_event_id)
@@ -59,6 +78,8 @@ def user_entries(
         if step.send_id and not entry.send_id:
             entry.send_id = step.send_id
         entry.steps.append(step)
+    if not whole:  # an older entry whose later steps were read but not its trigger
+        entries = {key: entry for key, entry in entries.items() if entry.steps[0].step == TRIGGERED}
     newest = sorted(entries.values(), key=lambda e: (e.triggered_at, e.steps[0].seq), reverse=True)[:limit]
     names = _campaign_names(connection, {entry.campaign_id for entry in newest})
     sends = _sends(connection, [entry.send_id for entry in newest if entry.send_id])

@@ -151,3 +151,33 @@ async def test_forget_profiles_removes_the_users_steps_and_the_prune_follows_the
     clock.advance(timedelta(days=2))
     assert await servicer.prune_steps() == 1
     assert (await explain(suite, "gus")).entries == []
+
+
+async def test_the_newest_entries_are_read_whole_without_reading_the_users_whole_record(suite, monkeypatch):
+    from herald_services.campaign import explain as explaining
+
+    await suite.apply_example("coupon-campaign-europe.yaml")
+    profile = await suite.identify("hal", email="hal@example.com")
+    start = datetime.now(UTC)
+    for number in range(6):
+        await suite.send_events(suite.event(profile, "hal", ADDED, at=start + timedelta(minutes=number),
+                                            event_id=f"h{number}", price=50, locale="EU"))
+    await suite.delivery.wait(lambda: len(suite.delivery.scheduled) == 6)
+    sends = {e.trigger_event_id: e.send_id for e in (await explain(suite, "hal")).entries}
+    assert (await suite.confirm(sends["h0"])).go  # the oldest entry gets a step after every trigger
+    read: list[int] = []
+    pages = explaining.steps_newest_first
+
+    def counted(*args, **kwargs):
+        for page in pages(*args, page=2, **{k: v for k, v in kwargs.items() if k != "page"}):
+            read.append(len({(step.at, step.seq // 1000) for step in page}))  # rows
+            yield page
+
+    monkeypatch.setattr(explaining, "steps_newest_first", counted)
+    newest = await explain(suite, "hal", limit=2)
+    assert [e.trigger_event_id for e in newest.entries] == ["h5", "h4"]
+    assert all(e.steps[0].step == "triggered" and e.steps[-1].step == "settle" for e in newest.entries)
+    assert sum(read) == 4  # of the user's 7 rows (6 triggers, h0's confirm): down to h3's trigger
+    every = await explain(suite, "hal", limit=10)
+    assert [e.trigger_event_id for e in every.entries] == [f"h{n}" for n in range(5, -1, -1)]
+    assert every.entries[-1].steps[-1].step == "confirm"
