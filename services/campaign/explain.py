@@ -56,7 +56,10 @@ def user_entries(
     steps: list[Step] = []
     begun: list[datetime] = []
     whole = True  # every row read: entries whose trigger is gone (pruned) are shown as they are
-    for page in steps_newest_first(connection, STEPS, workspace_id=workspace_id, profile_ids=profile_ids):
+    # Pages sized to the limit (an entry is a few rows: its trigger, Confirm, MarkSent): one small
+    # page usually holds the newest entries; parsing a 500-row page cost 70 ms on this machine.
+    rows = min(500, max(50, 3 * limit))
+    for page in steps_newest_first(connection, STEPS, workspace_id=workspace_id, profile_ids=profile_ids, page=rows):
         for step in page:
             if (campaign_id and step.campaign_id != campaign_id) or (
                     trigger_event_id and step.trigger_event_id != trigger_event_id):

@@ -169,7 +169,7 @@ async def test_the_newest_entries_are_read_whole_without_reading_the_users_whole
     pages = explaining.steps_newest_first
 
     def counted(*args, **kwargs):
-        for page in pages(*args, page=2, **{k: v for k, v in kwargs.items() if k != "page"}):
+        for page in pages(*args, **{**kwargs, "page": 2}):
             read.append(len({(step.at, step.seq // 1000) for step in page}))  # rows
             yield page
 
