@@ -24,7 +24,7 @@ from herald_services.ingest.domain import (
 )
 from herald_services.ingest.profile_index import indexed_cursor
 from herald_services.ingest.store import EVENT, EVENT_BY_PROFILE, EVENT_COUNT, EVENT_NAME, PROPERTY_SET
-from sqlalchemy import Connection, and_, delete, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, delete, func, literal, or_, select
 
 log = structlog.get_logger(__name__)
 
@@ -534,20 +534,43 @@ def read_events(
         after = _first_id_at_or_after(connection, since - READ_SLACK) - 1
         last = _first_id_at_or_after(connection, until + READ_SLACK) - 1
     high = min(after + READ_SPAN, last)
-    period = [EVENT.c.workspace_id == workspace_id, EVENT.c.received_at >= since, EVENT.c.received_at < until]
-    statement = select(*_READ_COLUMNS).where(EVENT.c.id > after, EVENT.c.id <= high, *period)
-    if names:
-        statement = statement.where(EVENT.c.name.in_(names))
-    rows = connection.execute(statement.order_by(EVENT.c.id).limit(limit)).all()
+    rows = connection.execute(
+        period_events(workspace_id=workspace_id, since=since, until=until, names=names, after=after, high=high)
+        .order_by(EVENT.c.id).limit(limit)
+    ).all()
     if len(rows) == limit:
         high = rows[-1].id
     if names:
         counted = connection.execute(
-            select(func.count()).select_from(EVENT).where(EVENT.c.id > after, EVENT.c.id <= high, *period)
+            period_count(workspace_id=workspace_id, since=since, until=until, after=after, high=high)
         ).scalar_one()
     else:
         counted = len(rows)
     return EventPage(rows=rows, next_cursor=f"{high}:{last}", done=high >= last, counted=counted)
+
+
+def _in_period(workspace_id: str, since: datetime, until: datetime):
+    """The workspace and period test of one row, inside a CASE: as plain WHERE terms SQLite walks
+    the workspace's whole (workspace_id, message_id) index for `workspace_id = ?` instead of the
+    id range (every page went over the whole log: 0.24 s a page at a million events)."""
+    return case((and_(EVENT.c.workspace_id == workspace_id, EVENT.c.received_at >= since,
+                      EVENT.c.received_at < until), 1))
+
+
+def period_events(*, workspace_id: str, since: datetime, until: datetime, names: list[str], after: int, high: int):
+    """A page's events in ids (after, high]: of these names along ix_event_name (name,
+    workspace_id, id), one id range per name; of any name along the id range."""
+    statement = select(*_READ_COLUMNS).where(EVENT.c.id > after, EVENT.c.id <= high)
+    if names:
+        return statement.where(EVENT.c.name.in_(names), EVENT.c.workspace_id == workspace_id,
+                               EVENT.c.received_at >= since, EVENT.c.received_at < until)
+    return statement.where(_in_period(workspace_id, since, until) == 1)
+
+
+def period_count(*, workspace_id: str, since: datetime, until: datetime, after: int, high: int):
+    """How many events of the workspace in the period ids (after, high] hold, of any name: along
+    the id range."""
+    return select(func.count(_in_period(workspace_id, since, until))).where(EVENT.c.id > after, EVENT.c.id <= high)
 
 
 _READ_COLUMNS = (EVENT.c.id, EVENT.c.workspace_id, EVENT.c.message_id, EVENT.c.type, EVENT.c.name, EVENT.c.profile_id,
