@@ -40,6 +40,8 @@ DEFAULT_STALE_AFTER = timedelta(hours=24)
 ZONE_SOURCES = ("user", "fallback", "default")
 
 _ONE_DAY = timedelta(days=1)
+_MICROSECOND = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
 _CLOCK_TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 # No IANA zone changes its offset and back within a day (in 2019-2031 the closest two transitions
@@ -75,6 +77,9 @@ class DeliveryWindow:
         for name in ("start", "end"):
             if getattr(self, name).tzinfo is not None:
                 raise TimingRefused(name, "a window time is a local wall-clock time, without a zone")
+        # A wall-clock time is read as microseconds since its midnight against these.
+        object.__setattr__(self, "_start_us", _micros_of_day(self.start))
+        object.__setattr__(self, "_length_us", self.length // _MICROSECOND)
 
     @classmethod
     def from_spec(cls, *, days: Iterable[str] | None, start: str, end: str) -> DeliveryWindow:
@@ -95,24 +100,26 @@ class DeliveryWindow:
         return span if span > timedelta(0) else span + _ONE_DAY
 
     def contains_local(self, wall: datetime) -> bool:
-        """Whether a naive local wall-clock time lies in the window of a listed day."""
-        for days_back in (0, 1):
-            day = wall.date() - timedelta(days=days_back)
-            if day.weekday() in self.days:
-                opens = datetime.combine(day, self.start)
-                if opens <= wall < opens + self.length:
-                    return True
-        return False
+        """Whether a naive local wall-clock time lies in the window of a listed day: today's
+        window, or yesterday's crossing midnight."""
+        since_opening = _micros_of_day(wall) - self._start_us  # from today's opening, wall-clock
+        weekday = wall.weekday()
+        if weekday in self.days and 0 <= since_opening < self._length_us:
+            return True
+        return (weekday - 1) % 7 in self.days and 0 <= since_opening + _DAY_US < self._length_us
 
     def opens_after(self, wall: datetime) -> datetime:
         """The first wall-clock opening strictly after a naive local time."""
-        for days_ahead in range(8):
-            day = wall.date() + timedelta(days=days_ahead)
-            if day.weekday() in self.days:
-                opens = datetime.combine(day, self.start)
-                if opens > wall:
-                    return opens
+        weekday = wall.weekday()
+        first = 0 if _micros_of_day(wall) < self._start_us else 1  # today's opening is still ahead
+        for days_ahead in range(first, 8):
+            if (weekday + days_ahead) % 7 in self.days:
+                return datetime.combine(wall.date() + timedelta(days=days_ahead), self.start)
         raise AssertionError("a window with at least one day opens within eight days")
+
+
+def _micros_of_day(clock: datetime | time) -> int:
+    return ((clock.hour * 60 + clock.minute) * 60 + clock.second) * 1_000_000 + clock.microsecond
 
 
 def _parse_days(days: Iterable[str] | None) -> frozenset[int]:
@@ -157,6 +164,8 @@ def parse_duration(text: str, field: str = "duration") -> timedelta:
 
 
 def _as_utc(value: datetime, field: str) -> datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{field} must be an aware datetime, got naive {value!r}")
     return value.astimezone(UTC)
@@ -249,7 +258,21 @@ def choose_timezone(user_timezone: str | None, fallback_timezone: str | None, de
     A name that is empty or not an IANA zone name (see zone_names) counts as absent, and the next
     one is tried; None when no name is usable.
     """
-    for source, name in zip(ZONE_SOURCES, (user_timezone, fallback_timezone, default_timezone), strict=True):
+    names = (user_timezone, fallback_timezone, default_timezone)
+    if all(name is None or name.__class__ is str for name in names):
+        return _choice_of_names(*names)
+    return _choose(names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _choice_of_names(user_timezone: str | None, fallback_timezone: str | None,
+                     default_timezone: str | None) -> ZoneChoice | None:
+    """choose_timezone remembered by names: every send asks it, for a handful of distinct zones."""
+    return _choose((user_timezone, fallback_timezone, default_timezone))
+
+
+def _choose(names: tuple) -> ZoneChoice | None:
+    for source, name in zip(ZONE_SOURCES, names, strict=True):
         zone = _load_zone(name)
         if zone is not None:
             return ZoneChoice(name=zone.key, zone=zone, source=source)

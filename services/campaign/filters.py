@@ -186,6 +186,9 @@ class Condition:
     value: Any = None
     source: str | None = None
     time: TimeReference | None = field(default=None, init=False, compare=False, repr=False)
+    # The comparison with `value` already read under the type rules (compiled once, here, for
+    # OnEvents, Confirm and simulate alike): called with a present value and the time.
+    check: Callable[[Any, datetime], bool] = field(default=None, init=False, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:
@@ -196,14 +199,84 @@ class Condition:
             object.__setattr__(self, "value", tuple(self.value))
         if self.op in TIME_OPERATORS:
             object.__setattr__(self, "time", parse_time_reference(self.value))
+        object.__setattr__(self, "check", _compile(self))
 
     def holds(self, data: Mapping[str, Any], *, now: datetime) -> bool:
-        actual = lookup(data, self.property)
-        if self.op == "not_exists":
-            return actual is MISSING
-        if actual is MISSING:
+        # A plain dict with the exact key is the common case; lookup() is the rule for the rest.
+        actual = data.get(self.property) if data.__class__ is dict else None
+        if actual is None:
+            actual = lookup(data, self.property)
+            if actual is MISSING:
+                return self.op == "not_exists"
+        return self.check(actual, now)
+
+
+def equal_to(expected: Any) -> Callable[[Any], bool]:
+    """typed_equal(actual, expected) as a function of actual, with expected read once."""
+    if isinstance(expected, bool):
+        return lambda actual: as_boolean(actual) is expected
+    as_bool = as_boolean(expected)
+    number = as_number(expected)
+    text = expected if isinstance(expected, str) else None
+
+    def equal(actual: Any) -> bool:
+        if actual.__class__ is bool:
+            return actual is as_bool
+        if number is not None:
+            left = as_number(actual)
+            if left is not None:
+                return left == number
+        return text is not None and isinstance(actual, str) and actual == text
+
+    return equal
+
+
+def ordered_against(expected: Any, accept: Callable[[int], bool]) -> Callable[[Any], bool]:
+    """Whether typed_order(actual, expected) is not None and accepted, with expected read once."""
+    if isinstance(expected, bool):
+        return lambda actual: False
+    number = as_number(expected)
+    text = expected if isinstance(expected, str) and number is None else None
+
+    def check(actual: Any) -> bool:
+        if actual.__class__ is bool:
             return False
-        return _CHECKS[self.op](actual, self, now)
+        left = as_number(actual)
+        if left is not None:
+            return number is not None and accept((left > number) - (left < number))
+        return text is not None and isinstance(actual, str) and accept((actual > text) - (actual < text))
+
+    return check
+
+
+def one_of(options: tuple[Any, ...]) -> Callable[[Any], bool]:
+    """any(typed_equal(actual, option) for option in options), with the options read once: text
+    options that read as neither number nor boolean equal only the same text, so a set answers."""
+    if all(isinstance(option, str) and as_number(option) is None and as_boolean(option) is None
+           for option in options):
+        texts = frozenset(options)
+        return lambda actual: isinstance(actual, str) and actual in texts
+    equals = tuple(equal_to(option) for option in options)
+    return lambda actual: any(equal(actual) for equal in equals)
+
+
+def _compile(condition: Condition) -> Callable[[Any, datetime], bool]:
+    op, value = condition.op, condition.value
+    if op in ("eq", "neq"):
+        equal = equal_to(value)
+        return (lambda actual, now: equal(actual)) if op == "eq" else (lambda actual, now: not equal(actual))
+    if op in _ORDERS:
+        ordered = ordered_against(value, _ORDERS[op])
+        return lambda actual, now: ordered(actual)
+    if op in LIST_OPERATORS:
+        member = one_of(value)
+        return (lambda actual, now: member(actual)) if op == "in" else (lambda actual, now: not member(actual))
+    if op == "exists":
+        return lambda actual, now: True
+    if op == "not_exists":
+        return lambda actual, now: False  # called only with a present value
+    check = _CHECKS[op]
+    return lambda actual, now: check(actual, condition, now)
 
 
 def _before(actual: Any, condition: Condition, now: datetime) -> bool:
@@ -216,27 +289,16 @@ def _after(actual: Any, condition: Condition, now: datetime) -> bool:
     return at is not None and at > condition.time.resolve(now)  # type: ignore[union-attr]
 
 
-def _ordered(accept: Callable[[int], bool]) -> Callable[[Any, Condition, datetime], bool]:
-    def check(actual: Any, condition: Condition, now: datetime) -> bool:
-        order = typed_order(actual, condition.value)
-        return order is not None and accept(order)
-
-    return check
-
-
+_ORDERS: dict[str, Callable[[int], bool]] = {
+    "gt": lambda order: order > 0,
+    "gte": lambda order: order >= 0,
+    "lt": lambda order: order < 0,
+    "lte": lambda order: order <= 0,
+}
 _CHECKS: dict[str, Callable[[Any, Condition, datetime], bool]] = {
-    "eq": lambda actual, c, now: typed_equal(actual, c.value),
-    "neq": lambda actual, c, now: not typed_equal(actual, c.value),
-    "gt": _ordered(lambda order: order > 0),
-    "gte": _ordered(lambda order: order >= 0),
-    "lt": _ordered(lambda order: order < 0),
-    "lte": _ordered(lambda order: order <= 0),
     "contains": lambda actual, c, now: contains(actual, c.value),
     "not_contains": lambda actual, c, now: not contains(actual, c.value),
     "starts_with": lambda actual, c, now: starts_with(actual, c.value),
-    "in": lambda actual, c, now: any(typed_equal(actual, option) for option in c.value),
-    "not_in": lambda actual, c, now: not any(typed_equal(actual, option) for option in c.value),
-    "exists": lambda actual, c, now: True,
     "before": _before,
     "after": _after,
 }
@@ -247,6 +309,11 @@ class FilterGroup:
     """Conditions that must all hold."""
 
     all_of: tuple[Condition, ...]
+
+    @functools.cached_property
+    def event_conditions(self) -> tuple[Condition, ...]:
+        """Those read from the event: all a trigger event can be checked against at once."""
+        return tuple(condition for condition in self.all_of if condition.source != "user")
 
 
 @dataclass(frozen=True)
@@ -267,17 +334,20 @@ def filters_match(
     if filters is None or not filters.any_of:
         return True
     for group in filters.any_of:
-        if all(
-            condition.holds(user_attributes if condition.source == "user" else event_properties, now=now)
-            for condition in group.all_of
-        ):
+        for condition in group.all_of:
+            if not condition.holds(user_attributes if condition.source == "user" else event_properties, now=now):
+                break
+        else:
             return True
     return False
 
 
 def conditions_hold(conditions: tuple[Condition, ...], properties: Mapping[str, Any], *, now: datetime) -> bool:
     """A `where` list: every condition holds on these properties (an empty list always holds)."""
-    return all(condition.holds(properties, now=now) for condition in conditions)
+    for condition in conditions:
+        if not condition.holds(properties, now=now):
+            return False
+    return True
 
 
 def event_conditions_may_hold(filters: Filters | None, event_properties: Mapping[str, Any], *, now: datetime) -> bool:
@@ -286,7 +356,10 @@ def event_conditions_may_hold(filters: Filters | None, event_properties: Mapping
     conditions wait for the settle period (Confirm evaluates the whole filter)."""
     if filters is None or not filters.any_of:
         return True
-    return any(
-        all(condition.holds(event_properties, now=now) for condition in group.all_of if condition.source != "user")
-        for group in filters.any_of
-    )
+    for group in filters.any_of:
+        for condition in group.event_conditions:
+            if not condition.holds(event_properties, now=now):
+                break
+        else:
+            return True
+    return False

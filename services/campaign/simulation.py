@@ -15,7 +15,6 @@ them; the replay's clock is each event's received time. Pure: imports neither gr
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 from collections import Counter, defaultdict
@@ -64,9 +63,8 @@ class SimUser:
     unsubscribed: bool = False  # `herald users unsubscribe` from every campaign or this one
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # one send is itself: a user's list drops it by identity
 class _Pending:
-    send_id: str
     profile_id: str
     user_id: str
     event_id: str
@@ -79,7 +77,7 @@ class _Pending:
     hour_zone: Any = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Sent:
     sent_at: datetime
     properties: Mapping[str, Any]
@@ -117,13 +115,6 @@ def condition_label(condition: Condition) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=4096)
-def _zone_of(user_zone: str | None, fallback: str | None, default: str | None) -> timing.ZoneChoice | None:
-    """delivery's choice of zone (timing.choose_timezone), remembered per names: a replay asks it
-    once per send, for a handful of distinct zones."""
-    return timing.choose_timezone(user_zone, fallback, default)
-
-
 def timing_window(spec: CampaignSpec) -> timing.DeliveryWindow | None:
     window = spec.delivery_window
     if window is None:
@@ -155,6 +146,8 @@ class Simulation:
         self._entered_at: dict[str, datetime] = {}  # re-entry: last entry per user (once, once_per)
         self._entry_expiry: list[tuple[datetime, str]] = []  # once_per: when an entry stops mattering
         self._seq = itertools.count()
+        self._by_day: Counter = Counter()  # UTC date -> sends, named in the result by finish()
+        self._labels: dict[int, str] = {}  # id of a condition of the spec -> its label
         self._idle: set[str] = set()  # users whose last send or window just ended: forgotten after the page
         self._cancel_names = frozenset(rule.event for rule in spec.cancel_if)
         self._goal_names = frozenset(goal.event for goal in spec.goals)
@@ -173,10 +166,15 @@ class Simulation:
         (ingest leaves out the names no rule of the campaign reads)."""
         trigger = self.spec.trigger.event
         cancels, goals = self._cancel_names, self._goal_names
+        pending, expiry, entries = self._pending, self._expiry, self._entry_expiry
         replayed = 0
         for event in events:
             replayed += 1
-            self._advance(event.received_at)
+            now = event.received_at
+            # _advance's own tests, first, without the call: most events find nothing due.
+            if ((pending and pending[0][0] <= now) or (expiry and expiry[0][0] < now)
+                    or (entries and entries[0][0] <= now)):
+                self._advance(now)
             name = event.name
             if name == trigger:
                 self._trigger(event)
@@ -199,6 +197,9 @@ class Simulation:
         """Sends still waiting at the end of the period go out as they would (their user
         conditions read as they are now), and are counted."""
         self._advance(None)
+        for day, sends in sorted(self._by_day.items()):
+            self.result.by_day[day.isoformat()] += sends
+        self._by_day.clear()
         return self.result
 
     @property
@@ -259,7 +260,7 @@ class Simulation:
         result.entered += 1
         trigger_at = max(event.timestamp, event.received_at)
         send = _Pending(
-            send_id=f"{self.campaign_id}:{event.id}", profile_id=event.profile_id, user_id=event.user_id,
+            profile_id=event.profile_id, user_id=event.user_id,
             event_id=event.id, event_name=event.name, triggered_at=event.timestamp, properties=event.properties,
             ready_at=spec.due_at(trigger_at, settle=self.settle),
         )
@@ -276,7 +277,10 @@ class Simulation:
                 if source == "user" and attributes is None:
                     continue
                 if not condition.holds(properties if source == "event" else attributes, now=now):
-                    labels.add(condition_label(condition))
+                    label = self._labels.get(id(condition))
+                    if label is None:
+                        label = self._labels[id(condition)] = condition_label(condition)
+                    labels.add(label)
         self.result.filtered_out.update(labels)
 
     def _cancel(self, event: SimEvent) -> None:
@@ -342,7 +346,7 @@ class Simulation:
             result.not_sent[decision.suppressed] += 1
             return
         sent_at = decision.due_at
-        zone = _zone_of(user_zone, fallback, self.default_timezone)
+        zone = timing.choose_timezone(user_zone, fallback, self.default_timezone)
         if sent_at > now and self._cancel_names:
             # Delivery holds it for its window; a cancel_if event until then still stops it
             # (campaign asks delivery to cancel a confirmed send it holds).
@@ -355,7 +359,7 @@ class Simulation:
     def _went_out(self, send: _Pending, sent_at: datetime, zone: timing.ZoneChoice | None) -> None:
         result = self.result
         result.would_send += 1
-        result.by_day[sent_at.astimezone(UTC).date().isoformat()] += 1
+        self._by_day[(sent_at if sent_at.tzinfo is UTC else sent_at.astimezone(UTC)).date()] += 1
         result.by_local_hour[sent_at.astimezone(zone.zone if zone else UTC).hour] += 1
         if self.spec.goals:
             self._sent_of[send.profile_id].append(_Sent(sent_at=sent_at, properties=send.properties))

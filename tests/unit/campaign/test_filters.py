@@ -11,8 +11,11 @@ from herald_services.campaign.filters import (
     Condition,
     FilterGroup,
     Filters,
+    event_conditions_may_hold,
     filters_match,
     lookup,
+    typed_equal,
+    typed_order,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -295,3 +298,49 @@ def test_relative_before_and_after_split_time_at_now_minus_the_offset(seconds, d
     reference = f"-{days}d"
     assert holds("after", at, reference) is (NOW + timedelta(seconds=seconds) > boundary)
     assert holds("before", at, reference) is (NOW + timedelta(seconds=seconds) < boundary)
+
+
+# The type rules, written plainly (typed_equal, typed_order): each condition compiles its value
+# once (Condition.check), and must answer exactly what these answer.
+ORDERS = {"gt": lambda order: order > 0, "gte": lambda order: order >= 0,
+          "lt": lambda order: order < 0, "lte": lambda order: order <= 0}
+
+
+def by_the_rules(op, actual, value):
+    if op == "eq":
+        return typed_equal(actual, value)
+    if op == "neq":
+        return not typed_equal(actual, value)
+    if op in ORDERS:
+        order = typed_order(actual, value)
+        return order is not None and ORDERS[op](order)
+    member = any(typed_equal(actual, option) for option in value)
+    return member if op == "in" else not member
+
+
+@given(actual=present, value=scalars, op=st.sampled_from(("eq", "neq", "gt", "gte", "lt", "lte")))
+def test_a_compiled_comparison_answers_as_the_type_rules(actual, value, op):
+    assert holds(op, actual, value) == by_the_rules(op, actual, value)
+
+
+@given(actual=present, options=st.lists(scalars, max_size=5), op=st.sampled_from(("in", "not_in")))
+def test_a_compiled_list_answers_as_the_type_rules(actual, options, op):
+    assert holds(op, actual, options) == by_the_rules(op, actual, tuple(options))
+
+
+@pytest.mark.parametrize("options", [["EU", "UK"], ["EU", "45"], ["EU", "true"], ["EU", 45], ["EU", True]])
+@pytest.mark.parametrize("actual", ["EU", "US", "45", 45, 45.0, "045", True, "true", "TRUE", ["EU"], {"EU": 1}])
+def test_in_reads_text_numbers_and_booleans_among_its_options_as_eq_does(options, actual):
+    assert holds("in", actual, options) == any(holds("eq", actual, option) for option in options)
+
+
+def test_a_trigger_is_checked_against_the_event_conditions_of_each_group():
+    filters = Filters((
+        FilterGroup((Condition("price", "gt", 45, "event"), Condition("plan", "neq", "Enterprise", "user"))),
+        FilterGroup((Condition("locale", "in", ["EU", "UK"], "event"),)),
+    ))
+    assert event_conditions_may_hold(filters, {"price": 50, "locale": "US"}, now=NOW)  # the user is read later
+    assert event_conditions_may_hold(filters, {"price": 10, "locale": "UK"}, now=NOW)
+    assert not event_conditions_may_hold(filters, {"price": 10, "locale": "US"}, now=NOW)
+    assert not filters_match(filters, event_properties={"price": 50, "locale": "US"},
+                             user_attributes={"plan": "Enterprise"}, now=NOW)

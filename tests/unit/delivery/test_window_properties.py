@@ -132,3 +132,26 @@ def test_next_opening_never_goes_backwards_and_is_stable(case, later_by):
     opened = next_opening(window, instant, zone)
     assert next_opening(window, opened, zone) == opened
     assert next_opening(window, instant + later_by, zone) >= opened
+
+
+@st.composite
+def windows_and_walls(draw):
+    days = draw(st.sets(st.integers(0, 6), min_size=1))
+    start, end = (time(minutes // 60, minutes % 60) for minutes in draw(st.lists(
+        st.integers(0, MINUTES_A_DAY - 1), min_size=2, max_size=2)))
+    wall = draw(st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2100, 1, 1)))
+    if draw(st.booleans()):  # right at an edge, to the microsecond
+        edge = datetime.combine(wall.date(), draw(st.sampled_from((start, end))))
+        wall = edge + timedelta(microseconds=draw(st.sampled_from((-1, 0, 1))))
+    return DeliveryWindow(days=frozenset(days), start=start, end=end), wall
+
+
+@given(case=windows_and_walls())
+def test_the_local_window_reads_as_each_day_from_its_opening_for_its_length(case):
+    """contains_local and opens_after against the reading by dates: today's and yesterday's
+    openings, and the first opening after the wall time among the next eight days."""
+    window, wall = case
+    openings = [datetime.combine(wall.date() + timedelta(days=offset), window.start) for offset in range(-1, 9)]
+    openings = [opens for opens in openings if opens.weekday() in window.days]
+    assert window.contains_local(wall) == any(opens <= wall < opens + window.length for opens in openings)
+    assert window.opens_after(wall) == min(opens for opens in openings if opens > wall)
