@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,40 +52,18 @@ from herald_common.clients import CampaignClient, IdentityClient
 from herald_common.protoconv import set_timestamp
 from herald_common.settings import Settings
 
-TRIGGER = "[Segment] Bench Added"
-GOAL = "[Segment] Bench Purchased"
-CANCEL = "[Segment] Bench Emptied"
-OTHER = [f"[Segment] Bench Other {n}" for n in range(17)]
+sys.path.insert(0, str(ROOT / "bench"))
+from campaigns import CANCEL, FILTERED, GOAL, OTHER, TRIGGER, emit, free_port  # noqa: E402
 
-CAMPAIGN = f"""
-name: Bench simulated
-trigger: {{event: "{TRIGGER}"}}
-filters:
-  any_of:
-    - all_of:
-        - {{source: event, property: price, op: gt, value: 45}}
-        - {{source: user, property: plan, op: neq, value: Enterprise}}
-    - all_of:
-        - {{source: event, property: locale, op: in, value: [EU, UK]}}
-delay: 1h
-delivery_window: {{days: [mon, tue, wed, thu, fri], start: "09:00", end: "18:00", fallback_timezone: Europe/Berlin}}
-message: {{channel: email, subject: "Hi {{{{ first_name }}}}", body: "Costs {{{{ event.price }}}}"}}
-cancel_if:
-  - event: "{CANCEL}"
-    match_trigger: [cart_id]
-goals:
-  - {{name: Bought, primary: true, event: "{GOAL}", within: 2d}}
-"""
+# The filtered campaign of bench/campaigns.py and its event names: the same campaign the live
+# OnEvents benchmark measures is the one replayed here.
+CAMPAIGN = FILTERED.format(name="Bench simulated", event=TRIGGER, cancel=CANCEL, goal=GOAL)
 
 
-def emit(figure: str, value, **extra) -> None:
-    print(json.dumps({"figure": figure, "value": value, **extra}), flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -166,8 +142,10 @@ def write_event_log(folder: Path, profiles: list[str], events: int, days: float,
     engine.dispose()
 
 
-async def simulate(address: str, since: datetime, until: datetime,
-                   who: Caller) -> tuple[campaign_pb2.SimulateResponse, float]:
+async def simulate(address: str, since: datetime, until: datetime, who: Caller,
+                   pids: dict[str, int]) -> tuple[campaign_pb2.SimulateResponse, float, dict[str, float]]:
+    """One Simulate call: its response, its wall seconds, and the CPU seconds each service
+    process spent during it."""
     campaign = CampaignClient(address, 3600, caller=who)
     for _ in range(300):
         try:
@@ -179,11 +157,13 @@ async def simulate(address: str, since: datetime, until: datetime,
     request = campaign_pb2.SimulateRequest(workspace_id="default", source_yaml=CAMPAIGN)
     set_timestamp(request.since, since)
     set_timestamp(request.until, until)
+    cpu_before = {service: cpu_seconds(pid) for service, pid in pids.items()}
     started = time.monotonic()
     response = await campaign.stub.Simulate(request, timeout=3600, metadata=campaign.metadata("Simulate"))
     elapsed = time.monotonic() - started
+    cpu = {service: cpu_seconds(pid) - cpu_before[service] for service, pid in pids.items()}
     await campaign.close()
-    return response, elapsed
+    return response, elapsed, cpu
 
 
 def start(module: str, env: dict, log: Path | None = None) -> subprocess.Popen:
@@ -230,19 +210,20 @@ def domain_run(events: int, users: int, days: float, *, trace: bool = True) -> d
     simulation = Simulation(parse_campaign(CAMPAIGN), campaign_id="bench", settle=timedelta(seconds=60))
     if trace:
         tracemalloc.start()
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for page in pages():  # made outside the timing; the replay's own allocations traced
         for profile in simulation.unknown_users(page):
             simulation.users[profile] = people[profile]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         simulation.replay(page)
         elapsed += time.perf_counter() - started
+        cpu += time.process_time() - cpu_started
     result = simulation.finish()
     peak = 0
     if trace:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    return {"events": events, "seconds": elapsed, "peak_mb": peak / 2**20,
+    return {"events": events, "seconds": elapsed, "cpu_seconds": cpu, "peak_mb": peak / 2**20,
             "users_in_flight_peak": result.users_in_flight_peak, "would_send": result.would_send}
 
 
@@ -258,7 +239,8 @@ async def main_async(args) -> int:
         return 0
     run = domain_run(args.events, args.users, args.days, trace=False)
     emit("simulate_domain_events_per_s", round(run["events"] / run["seconds"]), unit="events/s",
-         events=run["events"], seconds=round(run["seconds"], 2),
+         events=run["events"], seconds=round(run["seconds"], 2), cpu_seconds=round(run["cpu_seconds"], 2),
+         cpu_us_per_event=round(run["cpu_seconds"] / run["events"] * 1e6, 2),
          note="the replay alone, in process: no gRPC, no database")
     with tempfile.TemporaryDirectory(prefix="herald-bench-simulate-") as name:
         folder = Path(name)
@@ -282,17 +264,24 @@ async def main_async(args) -> int:
             for label, since in (("short", until - timedelta(days=short)), ("whole", until - timedelta(days=args.days))):
                 campaign = start("campaign", env, args.campaign_log)  # a fresh process per run: its peak is that run's
                 try:
-                    response, elapsed = await simulate(f"127.0.0.1:{ports['campaign']}", since, until, who)
-                    figures[label] = (response, elapsed, peak_rss_mb(campaign.pid))
+                    pids = {"campaign": campaign.pid, "ingest": processes[1].pid, "identity": identity.pid}
+                    response, elapsed, cpu = await simulate(f"127.0.0.1:{ports['campaign']}", since, until, who, pids)
+                    figures[label] = (response, elapsed, peak_rss_mb(campaign.pid), cpu)
                 finally:
                     campaign.terminate()
                     campaign.wait(10)
-            response, elapsed, _ = figures["whole"]
+            response, elapsed, _, cpu = figures["whole"]
             emit("simulate_events_per_s", round(response.events_replayed / elapsed), unit="events/s",
                  target=100_000, events=response.events_replayed, seconds=round(elapsed, 2),
                  triggered=response.triggered, entered=response.entered, would_send=response.would_send,
-                 conversions=sum(g.conversions for g in response.goals))
-            for label, (response, elapsed, rss) in figures.items():
+                 conversions=sum(g.conversions for g in response.goals), load_average=os.getloadavg()[0])
+            # CPU time is steadier than wall time on a shared machine: the figure to compare runs by.
+            emit("simulate_cpu_us_per_event", round(sum(cpu.values()) / response.events_replayed * 1e6, 2),
+                 unit="CPU microseconds per event (campaign + ingest + identity)",
+                 **{f"{service}_cpu_s": round(seconds, 2) for service, seconds in cpu.items()})
+            emit("simulate_cpu_events_per_s", round(response.events_replayed / sum(cpu.values())),
+                 unit="events per CPU second (all three processes)")
+            for label, (response, elapsed, rss, _) in figures.items():
                 emit(f"simulate_peak_rss_mb_{label}", round(rss, 1), unit="MB", events=response.events_replayed,
                      users_in_flight_peak=response.users_in_flight_peak, seconds=round(elapsed, 2))
             small, large = figures["short"], figures["whole"]
