@@ -258,10 +258,11 @@ def choose_timezone(user_timezone: str | None, fallback_timezone: str | None, de
     A name that is empty or not an IANA zone name (see zone_names) counts as absent, and the next
     one is tried; None when no name is usable.
     """
-    names = (user_timezone, fallback_timezone, default_timezone)
-    if all(name is None or name.__class__ is str for name in names):
-        return _choice_of_names(*names)
-    return _choose(names)
+    if ((user_timezone is None or user_timezone.__class__ is str)
+            and (fallback_timezone is None or fallback_timezone.__class__ is str)
+            and (default_timezone is None or default_timezone.__class__ is str)):
+        return _choice_of_names(user_timezone, fallback_timezone, default_timezone)
+    return _choose((user_timezone, fallback_timezone, default_timezone))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -567,7 +567,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def _replay(self, simulation: Simulation, workspace_id: str, campaign_id: str, since, until) -> SimulationResult:
         """Pages of events from ingest, the next one asked for while this one is replayed; the
         users a page triggers are fetched from identity (as they are now) before it is."""
-        request = ingest_pb2.ReadEventsRequest(workspace_id=workspace_id, names=sorted(simulation.names), limit=5000)
+        request = ingest_pb2.ReadEventsRequest(workspace_id=workspace_id, names=sorted(simulation.names), limit=5000,
+                                               as_columns=True)
         set_timestamp(request.since, since)
         set_timestamp(request.until, until)
 
@@ -581,9 +582,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 raise Unavailable(f"ingest could not be asked for the events ({error.code().name})") from None
 
         def received(response: ingest_pb2.ReadEventsResponse) -> list[SimEvent]:
-            return [SimEvent(id=e.id, name=e.name, profile_id=e.profile_id, user_id=e.user_id,
-                             properties=_properties(e.properties_json), timestamp=to_datetime(e.timestamp),
-                             received_at=to_datetime(e.received_at)) for e in response.events]
+            columns = response.columns
+            return list(map(SimEvent, map(str, columns.ids), columns.names, columns.profile_ids, columns.user_ids,
+                            map(_properties, columns.properties_json), map(_utc_time, columns.timestamps),
+                            map(_utc_time, columns.received_at)))
 
         def fetch(events: list[SimEvent]) -> asyncio.Future:
             unknown = simulation.unknown_users(events)
@@ -932,6 +934,12 @@ def _count_decisions(outcome: handlers.EventsOutcome) -> None:
     ):
         if count:
             metrics.count_campaign_decision(name, count)
+
+
+def _utc_time(text: str) -> datetime:
+    """A time of ReadEvents' columns: ISO 8601, UTC where it has no offset."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _properties(raw: bytes) -> dict[str, Any]:

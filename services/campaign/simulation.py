@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from herald_common import timing
 from herald_services.campaign.domain import (
@@ -42,8 +42,7 @@ GOAL_GRACE = timedelta(hours=1)
 _NOT_RENDERED = RenderedMessage(channel="")
 
 
-@dataclass(frozen=True, slots=True)
-class SimEvent:
+class SimEvent(NamedTuple):  # a tuple: made for every event of a page, at a third of a dataclass's cost
     id: str
     name: str
     profile_id: str

@@ -184,9 +184,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise InvalidArgument(errors=errors)
         page = await self._read(
             handlers.read_events, workspace_id=request.workspace_id, since=since, until=until,
-            names=list(request.names), cursor=request.cursor, limit=request.limit,
+            names=list(request.names), cursor=request.cursor, limit=request.limit, as_columns=request.as_columns,
         )
         response = ingest_pb2.ReadEventsResponse(next_cursor=page.next_cursor, done=page.done, counted=page.counted)
+        if request.as_columns:
+            columns = response.columns
+            if page.rows:
+                ids, names, profile_ids, user_ids, properties, timestamps, received = zip(*page.rows)
+                columns.ids.extend(ids)
+                columns.names.extend(names)
+                columns.profile_ids.extend(profile_ids)
+                columns.user_ids.extend(user_id or "" for user_id in user_ids)
+                columns.properties_json.extend(p.encode() if isinstance(p, str) else p for p in properties)
+                columns.timestamps.extend(map(handlers.iso_time, timestamps))
+                columns.received_at.extend(map(handlers.iso_time, received))
+            return response
         for row in page.rows:
             add_event(response.events, tuple(row))
         return response

@@ -247,29 +247,51 @@ class PurgeUserEventsResponse(_message.Message):
     def __init__(self, deleted: _Optional[int] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
-    __slots__ = ("workspace_id", "since", "until", "names", "cursor", "limit")
+    __slots__ = ("workspace_id", "since", "until", "names", "cursor", "limit", "as_columns")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     NAMES_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AS_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     since: _timestamp_pb2.Timestamp
     until: _timestamp_pb2.Timestamp
     names: _containers.RepeatedScalarFieldContainer[str]
     cursor: str
     limit: int
-    def __init__(self, workspace_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., names: _Optional[_Iterable[str]] = ..., cursor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    as_columns: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., names: _Optional[_Iterable[str]] = ..., cursor: _Optional[str] = ..., limit: _Optional[int] = ..., as_columns: _Optional[bool] = ...) -> None: ...
+
+class EventColumns(_message.Message):
+    __slots__ = ("ids", "names", "profile_ids", "user_ids", "properties_json", "timestamps", "received_at")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_IDS_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    profile_ids: _containers.RepeatedScalarFieldContainer[str]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    properties_json: _containers.RepeatedScalarFieldContainer[bytes]
+    timestamps: _containers.RepeatedScalarFieldContainer[str]
+    received_at: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ids: _Optional[_Iterable[int]] = ..., names: _Optional[_Iterable[str]] = ..., profile_ids: _Optional[_Iterable[str]] = ..., user_ids: _Optional[_Iterable[str]] = ..., properties_json: _Optional[_Iterable[bytes]] = ..., timestamps: _Optional[_Iterable[str]] = ..., received_at: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReadEventsResponse(_message.Message):
-    __slots__ = ("events", "next_cursor", "done", "counted")
+    __slots__ = ("events", "next_cursor", "done", "counted", "columns")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     COUNTED_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[Event]
     next_cursor: str
     done: bool
     counted: int
-    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., done: _Optional[bool] = ..., counted: _Optional[int] = ...) -> None: ...
+    columns: EventColumns
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., done: _Optional[bool] = ..., counted: _Optional[int] = ..., columns: _Optional[_Union[EventColumns, _Mapping]] = ...) -> None: ...
