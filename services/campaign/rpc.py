@@ -937,8 +937,10 @@ def _count_decisions(outcome: handlers.EventsOutcome) -> None:
 
 
 def _utc_time(text: str) -> datetime:
-    """A time of ReadEvents' columns: ISO 8601, UTC where it has no offset."""
+    """A time of ReadEvents' columns: ISO 8601 in UTC with its offset (read as UTC without one)."""
     value = datetime.fromisoformat(text)
+    if value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

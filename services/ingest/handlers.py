@@ -586,9 +586,9 @@ _COLUMN_READ = (EVENT.c.id, EVENT.c.name, EVENT.c.profile_id, EVENT.c.user_id, E
 
 
 def iso_time(value: str | datetime) -> str:
-    """A time of _COLUMN_READ as ISO 8601 text: SQLite's stored text (UTC, without an offset)
-    as it is; a driver's datetime (PostgreSQL's) in UTC."""
+    """A time of _COLUMN_READ as ISO 8601 text in UTC, with its offset: SQLite's stored text (UTC,
+    without one) as it is; a driver's datetime (PostgreSQL's) printed."""
     if isinstance(value, str):
-        return value
+        return value + "+00:00"
     return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat(" ")
 
