@@ -127,9 +127,31 @@ def test_one_users_steps_are_deleted_with_the_user_and_old_steps_are_pruned(camp
     assert _steps(campaign_engine) == []
 
 
-def test_the_step_table_is_keyed_by_user_on_sqlite_without_a_rowid(campaign_engine):
+def test_the_step_table_is_keyed_by_user_and_keeps_its_rowid_on_sqlite(campaign_engine):
     if campaign_engine.dialect.name != "sqlite":
         pytest.skip("WITHOUT ROWID is SQLite's")
     with campaign_engine.connect() as connection:
         ddl = connection.execute(text("select sql from sqlite_master where name = 'decision_step'")).scalar_one()
-    assert "WITHOUT ROWID" in ddl.upper()
+    # rows are appended; only the key's entry goes in at the user's place (migration 0011)
+    assert "WITHOUT ROWID" not in ddl.upper()
+    assert "PRIMARY KEY (workspace_id, profile_id, at, seq)" in " ".join(ddl.split())
+
+
+def test_steps_recorded_before_the_rowid_rebuild_are_read_back_after_it(settings):
+    from herald_common.db import create_service_engine, migrate
+
+    engine = create_service_engine(settings, "campaign")
+    try:
+        migrate(engine, "campaign", "campaign_0010")
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO decision_step (workspace_id, profile_id, at, seq, steps) VALUES "
+                "('default', 'p1', :at, 7, :steps)"),
+                {"at": NOW, "steps": '[{"campaign_id": "c1", "trigger_event_id": "1", "send_id": "", '
+                                     '"step": "triggered", "outcome": "received", "detail": {"event": "x"}}]'})
+        migrate(engine, "campaign")
+        steps = _steps(engine)
+    finally:
+        engine.dispose()
+    assert [(s.campaign_id, s.step, s.outcome, s.detail, s.at) for s in steps] == [
+        ("c1", "triggered", "received", {"event": "x"}, NOW)]
