@@ -7,7 +7,8 @@ so a step is never lost (the decision and its steps commit together) nor invente
 rolled back takes its steps with it; a write that changed nothing records nothing).
 
 Storage: one row per (workspace, profile, time) of a unit of work, holding that user's steps of
-the unit as a JSON list. A trigger evaluated for four campaigns is one row, not a dozen, so
+the unit as a JSON list of entries, each entry's ids once and its steps as
+``[step, outcome, detail]``. A trigger evaluated for four campaigns is one row, not a dozen, so
 recording costs one multi-row INSERT per batch and about one row per user touched. The key,
 ``(workspace_id, profile_id, at, seq)``, makes one user's rows one index range; a second index
 on ``(workspace_id, at)`` serves the retention prune. Both services' tables have this shape
@@ -61,13 +62,31 @@ class Step:
 
 
 class StepLog:
-    """The steps of one unit of work, grouped per (workspace, profile, at) for writing."""
+    """The steps of one unit of work, grouped per (workspace, profile, at) for writing, and in a
+    row per entry (campaign, trigger event, send), so the ids are written once per entry, not
+    once per step."""
 
     __slots__ = ("enabled", "_rows")
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._rows: dict[tuple[str, str, datetime], list[dict[str, Any]]] = {}
+        # (workspace, profile, at) -> (campaign, trigger event, send) -> [(step, outcome, detail)]
+        self._rows: dict[tuple[str, str, datetime], dict[tuple[str, str, str], list[tuple]]] = {}
+
+    def entry(self, *, workspace_id: str, profile_id: str, campaign_id: str, at: datetime,
+              trigger_event_id: str = "", send_id: str = "") -> list[tuple]:
+        """The list this entry's steps at `at` go in, as (step, outcome, detail or None) tuples:
+        for code that records several steps of one entry (a switched-off log hands out a list
+        that is never written)."""
+        if not self.enabled:
+            return []
+        entries = self._rows.get((workspace_id, profile_id, at))
+        if entries is None:
+            entries = self._rows[(workspace_id, profile_id, at)] = {}
+        steps = entries.get((campaign_id, trigger_event_id, send_id))
+        if steps is None:
+            steps = entries[(campaign_id, trigger_event_id, send_id)] = []
+        return steps
 
     def add(
         self,
@@ -84,32 +103,35 @@ class StepLog:
     ) -> None:
         if not self.enabled:
             return
-        key = (workspace_id, profile_id, at)
-        entry = {"campaign_id": campaign_id, "trigger_event_id": trigger_event_id, "send_id": send_id,
-                 "step": step, "outcome": outcome}
-        if detail:
-            entry["detail"] = detail
-        rows = self._rows.get(key)
-        if rows is None:
-            self._rows[key] = [entry]
-        else:
-            rows.append(entry)
+        self.entry(workspace_id=workspace_id, profile_id=profile_id, campaign_id=campaign_id, at=at,
+                   trigger_event_id=trigger_event_id, send_id=send_id).append((step, outcome, detail or None))
 
     def __len__(self) -> int:
-        return sum(len(entries) for entries in self._rows.values())
+        return sum(len(steps) for entries in self._rows.values() for steps in entries.values())
 
     def __bool__(self) -> bool:
         return bool(self._rows)
 
     def extend(self, other: StepLog) -> None:
         for key, entries in other._rows.items():
-            self._rows.setdefault(key, []).extend(entries)
+            mine = self._rows.setdefault(key, {})
+            for entry, steps in entries.items():
+                mine.setdefault(entry, []).extend(steps)
 
     def discard(self) -> None:
         self._rows.clear()
 
     def rows(self) -> list[tuple[str, str, datetime, int, str]]:
-        return [(workspace_id, profile_id, at, next(_SEQUENCE), orjson.dumps(entries, default=_json_default).decode())
+        """One row per (workspace, profile, at): its steps as JSON, a list of entries
+        `{"campaign_id", "trigger_event_id", "send_id", "steps": [[step, outcome, detail], ...]}`
+        in the order they were first added (read_steps also reads rows written before entries
+        were grouped: a list of `{"campaign_id", ..., "step", "outcome", "detail"}`)."""
+        dumps = orjson.dumps
+        return [(workspace_id, profile_id, at, next(_SEQUENCE), dumps(
+                    [{"campaign_id": campaign_id, "trigger_event_id": trigger_event_id, "send_id": send_id,
+                      "steps": steps}
+                     for (campaign_id, trigger_event_id, send_id), steps in entries.items()],
+                    default=_json_default).decode())
                 for (workspace_id, profile_id, at), entries in self._rows.items()]
 
     def write(self, connection: Connection, table: Table) -> int:
@@ -213,13 +235,21 @@ def steps_newest_first(
 
 
 def _row_steps(workspace_id: str, profile_id: str, at: datetime, seq: int, text: str) -> list[Step]:
+    """A row's steps in order. A row is a list of entries, each with its ids once and its steps
+    as [step, outcome, detail] lists; rows written before entries were grouped hold one object
+    per step, with its entry's ids."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return [Step(workspace_id=workspace_id, profile_id=profile_id, campaign_id=entry["campaign_id"],
-                 trigger_event_id=entry["trigger_event_id"], send_id=entry["send_id"], at=at,
-                 seq=seq * 1000 + position, step=entry["step"], outcome=entry["outcome"],
-                 detail=entry.get("detail") or {})
-            for position, entry in enumerate(orjson.loads(text))]
+    found: list[Step] = []
+    position = 0
+    for entry in orjson.loads(text):
+        steps = entry["steps"] if "steps" in entry else ((entry["step"], entry["outcome"], entry.get("detail")),)
+        for step, outcome, detail in steps:
+            found.append(Step(workspace_id=workspace_id, profile_id=profile_id, campaign_id=entry["campaign_id"],
+                              trigger_event_id=entry["trigger_event_id"], send_id=entry["send_id"], at=at,
+                              seq=seq * 1000 + position, step=step, outcome=outcome, detail=detail or {}))
+            position += 1
+    return found
 
 
 def delete_steps(connection: Connection, table: Table, *, workspace_id: str, profile_ids: Sequence[str]) -> int:

@@ -36,7 +36,7 @@ def condition_fact(condition: Condition, data: Mapping[str, Any], *, now: dateti
     """One condition: what it reads, the value it saw (None: missing) and whether it held."""
     actual = lookup(data, condition.property)
     fact: dict[str, Any] = {"property": condition.property, "op": condition.op,
-                            "held": condition.holds(data, now=now), "saw": shown(actual)}
+                            "held": condition.holds_for(actual, now=now), "saw": shown(actual)}
     if condition.op not in ("exists", "not_exists"):
         fact["value"] = shown(condition.value)
     if condition.source is not None:

@@ -278,6 +278,15 @@ def _compile(condition: Condition) -> Callable[[Any, datetime], bool]:
     check = _CHECKS[op]
     return lambda actual, now: check(actual, condition, now)
 
+    def holds_for(self, actual: Any, *, now: datetime) -> bool:
+        """holds, given the value its property read (MISSING: none), for callers that show the
+        value too (explain's facts) and so read it once."""
+        if self.op == "not_exists":
+            return actual is MISSING
+        if actual is MISSING:
+            return False
+        return _CHECKS[self.op](actual, self, now)
+
 
 def _before(actual: Any, condition: Condition, now: datetime) -> bool:
     at = as_instant(actual)

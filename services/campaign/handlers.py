@@ -345,21 +345,17 @@ def _trigger(
     for event in fresh:
         for known in triggers.get((event.workspace_id, event.name), ()):
             spec = known.spec
-            step = None
+            recorded = None  # this entry's steps before it has a send
             if recording:
-                def step(name: str, outcome_: str, detail: dict[str, Any] | None = None, send_id: str = "",
-                         _event=event, _known=known) -> None:
-                    steps.add(workspace_id=_event.workspace_id, profile_id=_event.profile_id, campaign_id=_known.id,
-                              trigger_event_id=_event.id, send_id=send_id, at=now, step=name, outcome=outcome_,
-                              detail=detail)
-
-                step("triggered", "received", {"event": event.name, "event_time": event.timestamp,
-                                               "version": known.version})
+                recorded = steps.entry(workspace_id=event.workspace_id, profile_id=event.profile_id,
+                                       campaign_id=known.id, trigger_event_id=event.id, at=now)
+                recorded.append(("triggered", "received", {"event": event.name, "event_time": event.timestamp,
+                                                           "version": known.version}))
                 if spec.filters is not None:
                     may_hold, facts = filter_facts(spec.filters, event_properties=event.properties,
                                                    user_attributes=None, now=now, sources=("event",))
                     if facts:
-                        step("event_conditions", "held" if may_hold else "not_held", {"conditions": facts})
+                        recorded.append(("event_conditions", "held" if may_hold else "not_held", {"conditions": facts}))
                 else:
                     may_hold = True
             else:
@@ -371,8 +367,9 @@ def _trigger(
             previous = entered.get(key)
             if not reentry_allows(spec.reentry, previous=[previous] if previous else [], now=event.timestamp):
                 counts[(known.id, "reentry")] += 1
-                if step is not None:
-                    step("not_entered", "reentry", {"rule": reentry_rule(spec.reentry), "last_entered_at": previous})
+                if recorded is not None:
+                    recorded.append(("not_entered", "reentry", {"rule": reentry_rule(spec.reentry),
+                                                                "last_entered_at": previous}))
                 continue
             counts[(known.id, "entered")] += 1
             entered[key] = event.timestamp
@@ -385,27 +382,28 @@ def _trigger(
             # because identify and track arrive in any order, which is about arrival.
             trigger_at = max(event.timestamp, event.received_at) if event.received_at else event.timestamp
             filtered = spec.filters is not None
-            if step is not None:
-                due_at = spec.due_at(trigger_at, settle=settle)
+            due_at = spec.due_at(trigger_at, settle=settle)
+            if recorded is not None:
                 detail: dict[str, Any] = {"channel": message.channel, "due_at": due_at}
                 if spec.reentry.mode != "every_time":
                     detail["reentry"] = reentry_rule(spec.reentry)
                     detail["last_entered_at"] = previous
                 if spec.delay:
                     detail["delay_seconds"] = int(spec.delay.total_seconds())
-                step("entered", "scheduled", detail, send_id)
-                for name, outcome_, detail in decided:
-                    step(name, outcome_, detail, send_id)
+                of_send = steps.entry(workspace_id=event.workspace_id, profile_id=event.profile_id,
+                                      campaign_id=known.id, trigger_event_id=event.id, send_id=send_id, at=now)
+                of_send.append(("entered", "scheduled", detail))
+                of_send.extend(decided)
                 if filtered:
-                    step("settle", "waiting", {"seconds": int(settle.total_seconds()), "until": trigger_at + settle,
-                                               "due_at": due_at}, send_id)
+                    of_send.append(("settle", "waiting", {"seconds": int(settle.total_seconds()),
+                                                          "until": trigger_at + settle, "due_at": due_at}))
             sends.append({
                 "id": send_id, "workspace_id": event.workspace_id, "campaign_id": known.id, "version": known.version,
                 "confirmed_version": None, "profile_id": event.profile_id, "user_id": event.user_id,
                 "channel": message.channel, "trigger_event_id": event.id, "trigger_name": event.name,
                 "trigger_properties": event.properties_text, "triggered_at": event.timestamp,
                 "trigger_at": trigger_at, "settle_until": trigger_at + settle if filtered else None,
-                "due_at": spec.due_at(trigger_at, settle=settle), "status": "scheduled", "outcome": "",
+                "due_at": due_at, "status": "scheduled", "outcome": "",
                 "sent_at": None, "handed_off": False, "created_at": now, "control": control, "variant": variant,
             })
             for name in {rule.event for rule in spec.cancel_if}:

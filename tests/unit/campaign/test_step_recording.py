@@ -29,12 +29,30 @@ def test_steps_of_one_user_at_one_time_are_one_row_in_the_order_they_were_added(
     assert len(log) == 4
     assert [(r[1], r[2]) for r in rows] == [("p1", NOW), ("p2", NOW), ("p1", NOW + timedelta(seconds=1))]
     assert len(rows[0]) == len(COLUMNS)
-    first = orjson.loads(rows[0][4])
-    assert [s["step"] for s in first] == ["triggered", "entered"]
-    assert first[0] == {"campaign_id": "c1", "trigger_event_id": "e1", "send_id": "s1", "step": "triggered",
-                        "outcome": "ok", "detail": {"event": "Signed Up"}}
-    assert first[1]["detail"] == {"due_at": "2026-12-03T09:01:00+00:00"}
+    # the entry's ids once, then its steps in order
+    assert orjson.loads(rows[0][4]) == [{"campaign_id": "c1", "trigger_event_id": "e1", "send_id": "s1", "steps": [
+        ["triggered", "ok", {"event": "Signed Up"}], ["entered", "ok", {"due_at": "2026-12-03T09:01:00+00:00"}]]}]
     assert rows[0][3] < rows[2][3]  # seq orders rows of the same process
+
+
+def test_each_entry_of_a_user_is_written_once_with_its_steps():
+    log = StepLog()
+    log.add(workspace_id="w", profile_id="p1", campaign_id="c1", trigger_event_id="e1", at=NOW, step="triggered",
+            outcome="received")
+    log.add(workspace_id="w", profile_id="p1", campaign_id="c2", trigger_event_id="e1", at=NOW, step="triggered",
+            outcome="received")
+    log.entry(workspace_id="w", profile_id="p1", campaign_id="c1", trigger_event_id="e1", send_id="s1",
+              at=NOW).append(("entered", "scheduled", {"channel": "email"}))
+    log.add(workspace_id="w", profile_id="p1", campaign_id="c1", trigger_event_id="e1", at=NOW,
+            step="event_conditions", outcome="held", detail={})
+    [row] = log.rows()
+    assert len(log) == 4
+    assert [(e["campaign_id"], e["send_id"], e["steps"]) for e in orjson.loads(row[4])] == [
+        ("c1", "", [["triggered", "received", None], ["event_conditions", "held", None]]),
+        ("c2", "", [["triggered", "received", None]]),
+        ("c1", "s1", [["entered", "scheduled", {"channel": "email"}]]),
+    ]
+    assert StepLog(enabled=False).entry(workspace_id="w", profile_id="p1", campaign_id="c1", at=NOW) == []
 
 
 def test_a_switched_off_log_records_nothing():
