@@ -73,16 +73,22 @@ class StepLog:
         # (workspace, profile, at) -> (campaign, trigger event, send) -> [(step, outcome, detail)]
         self._rows: dict[tuple[str, str, datetime], dict[tuple[str, str, str], list[tuple]]] = {}
 
-    def entry(self, *, workspace_id: str, profile_id: str, campaign_id: str, at: datetime,
-              trigger_event_id: str = "", send_id: str = "") -> list[tuple]:
-        """The list this entry's steps at `at` go in, as (step, outcome, detail or None) tuples:
-        for code that records several steps of one entry (a switched-off log hands out a list
-        that is never written)."""
+    def entries_of(self, *, workspace_id: str, profile_id: str, at: datetime) -> dict[tuple[str, str, str], list[tuple]]:
+        """One user's entries at `at`, (campaign, trigger event, send) -> that entry's steps as
+        (step, outcome, detail or None) tuples, for code that records several entries of one
+        user (`.setdefault(key, []).append(...)`); a switched-off log hands out a dict that is
+        never written."""
         if not self.enabled:
-            return []
+            return {}
         entries = self._rows.get((workspace_id, profile_id, at))
         if entries is None:
             entries = self._rows[(workspace_id, profile_id, at)] = {}
+        return entries
+
+    def entry(self, *, workspace_id: str, profile_id: str, campaign_id: str, at: datetime,
+              trigger_event_id: str = "", send_id: str = "") -> list[tuple]:
+        """The list this entry's steps at `at` go in, as (step, outcome, detail or None) tuples."""
+        entries = self.entries_of(workspace_id=workspace_id, profile_id=profile_id, at=at)
         steps = entries.get((campaign_id, trigger_event_id, send_id))
         if steps is None:
             steps = entries[(campaign_id, trigger_event_id, send_id)] = []
@@ -110,7 +116,7 @@ class StepLog:
         return sum(len(steps) for entries in self._rows.values() for steps in entries.values())
 
     def __bool__(self) -> bool:
-        return bool(self._rows)
+        return any(self._rows.values())
 
     def extend(self, other: StepLog) -> None:
         for key, entries in other._rows.items():
@@ -132,7 +138,7 @@ class StepLog:
                       "steps": steps}
                      for (campaign_id, trigger_event_id, send_id), steps in entries.items()],
                     default=_json_default).decode())
-                for (workspace_id, profile_id, at), entries in self._rows.items()]
+                for (workspace_id, profile_id, at), entries in self._rows.items() if entries]
 
     def write(self, connection: Connection, table: Table) -> int:
         """Inserts the collected steps on this connection (call it inside the decision's
@@ -143,7 +149,7 @@ class StepLog:
 
         rows = self.rows()
         self._rows.clear()
-        return insert_rows(connection, table, rows, columns=COLUMNS)
+        return insert_rows(connection, table, rows, columns=COLUMNS) if rows else 0
 
 
 def _json_default(value: Any) -> Any:

@@ -20,6 +20,11 @@ MAX_TEXT = 200  # a value longer than this is cut in a step's detail
 def shown(value: Any) -> Any:
     """A value as a step's detail keeps it: JSON's scalars as they are, long text cut, other
     values (objects, lists) as they are when small, else as cut text."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+    if kind is int or kind is float or kind is bool:
+        return value
     if value is MISSING or value is None:
         return None
     if isinstance(value, str):
@@ -34,13 +39,18 @@ def shown(value: Any) -> Any:
 
 def condition_fact(condition: Condition, data: Mapping[str, Any], *, now: datetime, group: int | None = None) -> dict[str, Any]:
     """One condition: what it reads, the value it saw (None: missing) and whether it held."""
+    static = condition.fact
+    if static is None:
+        static = {"property": condition.property, "op": condition.op}
+        if condition.op not in ("exists", "not_exists"):
+            static["value"] = shown(condition.value)
+        if condition.source is not None:
+            static["source"] = condition.source
+        object.__setattr__(condition, "fact", static)  # frozen: kept as `time` is, once
     actual = lookup(data, condition.property)
-    fact: dict[str, Any] = {"property": condition.property, "op": condition.op,
-                            "held": condition.holds_for(actual, now=now), "saw": shown(actual)}
-    if condition.op not in ("exists", "not_exists"):
-        fact["value"] = shown(condition.value)
-    if condition.source is not None:
-        fact["source"] = condition.source
+    fact = dict(static)
+    fact["held"] = condition.holds_for(actual, now=now)
+    fact["saw"] = shown(actual)
     if group is not None:
         fact["group"] = group
     if actual is MISSING:

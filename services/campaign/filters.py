@@ -112,6 +112,13 @@ def as_text(value: Any) -> str | None:
 
 def typed_equal(actual: Any, expected: Any) -> bool:
     """Equality under the type rules above; both values present."""
+    if type(actual) is str and type(expected) is str:
+        # The usual case, decided as below without the type checks: the same text is equal
+        # whether or not it reads as a number; different texts only as equal numbers.
+        if actual == expected:
+            return True
+        left_number, right_number = _number_from_text(actual), _number_from_text(expected)
+        return left_number is not None and right_number is not None and left_number == right_number
     if isinstance(actual, bool) or isinstance(expected, bool):
         left, right = as_boolean(actual), as_boolean(expected)
         return left is not None and left == right
@@ -157,7 +164,7 @@ def lookup(data: Mapping[str, Any], path: str) -> Any:
 
 
 def _find(data: Any, path: str) -> Any:
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # the ABC check is the slow one
         return None
     value = data.get(path)
     if value is not None:
@@ -189,6 +196,9 @@ class Condition:
     # The comparison with `value` already read under the type rules (compiled once, here, for
     # OnEvents, Confirm and simulate alike): called with a present value and the time.
     check: Callable[[Any, datetime], bool] = field(default=None, init=False, compare=False, repr=False)  # type: ignore[assignment]
+    # What explain's fact of this condition always says (property, op, value, source), made
+    # once by evidence.condition_fact on first use.
+    fact: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:

@@ -343,12 +343,14 @@ def _trigger(
     watches: list[dict[str, Any]] = []
     global_control: dict[str, WorkspaceSettings] | None = None  # read once, when a send is made
     for event in fresh:
+        entries = None  # the user's entries in `steps`, looked up once per event
         for known in triggers.get((event.workspace_id, event.name), ()):
             spec = known.spec
             recorded = None  # this entry's steps before it has a send
             if recording:
-                recorded = steps.entry(workspace_id=event.workspace_id, profile_id=event.profile_id,
-                                       campaign_id=known.id, trigger_event_id=event.id, at=now)
+                if entries is None:
+                    entries = steps.entries_of(workspace_id=event.workspace_id, profile_id=event.profile_id, at=now)
+                recorded = entries.setdefault((known.id, event.id, ""), [])
                 recorded.append(("triggered", "received", {"event": event.name, "event_time": event.timestamp,
                                                            "version": known.version}))
                 if spec.filters is not None:
@@ -390,8 +392,7 @@ def _trigger(
                     detail["last_entered_at"] = previous
                 if spec.delay:
                     detail["delay_seconds"] = int(spec.delay.total_seconds())
-                of_send = steps.entry(workspace_id=event.workspace_id, profile_id=event.profile_id,
-                                      campaign_id=known.id, trigger_event_id=event.id, send_id=send_id, at=now)
+                of_send = entries.setdefault((known.id, event.id, send_id), [])
                 of_send.append(("entered", "scheduled", detail))
                 of_send.extend(decided)
                 if filtered:

@@ -55,6 +55,15 @@ def test_each_entry_of_a_user_is_written_once_with_its_steps():
     assert StepLog(enabled=False).entry(workspace_id="w", profile_id="p1", campaign_id="c1", at=NOW) == []
 
 
+def test_a_user_looked_up_but_given_no_steps_writes_no_row():
+    log = StepLog()
+    log.entries_of(workspace_id="w", profile_id="p1", at=NOW)
+    assert not log and log.rows() == [] and len(log) == 0
+    log.entries_of(workspace_id="w", profile_id="p1", at=NOW).setdefault(("c1", "e1", ""), []).append(
+        ("triggered", "received", None))
+    assert log and len(log.rows()) == 1
+
+
 def test_a_switched_off_log_records_nothing():
     log = StepLog(enabled=False)
     _add(log, "p1", "triggered")
