@@ -7,8 +7,8 @@ appended and only the key's small entry lands at the user's place: the same INSE
 half the WAL bytes and took half the CPU (bench/campaigns.py, explain_overhead_ratio). The key
 and the (workspace, at) index are unchanged; PostgreSQL tables were never WITHOUT ROWID.
 
-Revision ID: campaign_0011
-Revises: campaign_0010
+Revision ID: campaign_0012
+Revises: campaign_0011
 """
 from typing import Sequence, Union
 
@@ -17,8 +17,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = 'campaign_0011'
-down_revision: Union[str, None] = 'campaign_0010'
+revision: str = 'campaign_0012'
+down_revision: Union[str, None] = 'campaign_0011'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
