@@ -220,6 +220,15 @@ class Condition:
                 return self.op == "not_exists"
         return self.check(actual, now)
 
+    def holds_for(self, actual: Any, *, now: datetime) -> bool:
+        """holds, given the value its property read (MISSING: none), for callers that show the
+        value too (explain's facts) and so read it once."""
+        if self.op == "not_exists":
+            return actual is MISSING
+        if actual is MISSING:
+            return False
+        return self.check(actual, now)
+
 
 def equal_to(expected: Any) -> Callable[[Any], bool]:
     """typed_equal(actual, expected) as a function of actual, with expected read once."""
@@ -287,15 +296,6 @@ def _compile(condition: Condition) -> Callable[[Any, datetime], bool]:
         return lambda actual, now: False  # called only with a present value
     check = _CHECKS[op]
     return lambda actual, now: check(actual, condition, now)
-
-    def holds_for(self, actual: Any, *, now: datetime) -> bool:
-        """holds, given the value its property read (MISSING: none), for callers that show the
-        value too (explain's facts) and so read it once."""
-        if self.op == "not_exists":
-            return actual is MISSING
-        if actual is MISSING:
-            return False
-        return _CHECKS[self.op](actual, self, now)
 
 
 def _before(actual: Any, condition: Condition, now: datetime) -> bool:
