@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
+from herald_common.steps import read_steps
 from herald_services.campaign.store import DecisionStepRecord, ParkedGoalEventRecord
 from sqlalchemy import func, select
 
@@ -25,9 +25,12 @@ def _parked(suite) -> int:
 
 def _steps(suite) -> list[dict]:
     engine = suite.campaign_service.extras["servicer"].engine
+    table = DecisionStepRecord.__table__
     with engine.connect() as connection:
-        rows = connection.execute(select(DecisionStepRecord.steps)).scalars().all()
-    return [step for row in rows for step in orjson.loads(row)]
+        found = []
+        for workspace_id, profile_id in connection.execute(select(table.c.workspace_id, table.c.profile_id).distinct()):
+            found += read_steps(connection, table, workspace_id=workspace_id, profile_ids=[profile_id])
+    return [{"step": step.step, "outcome": step.outcome, "detail": step.detail, "send_id": step.send_id} for step in found]
 
 
 async def _confirmed_send(suite, user: str, at: datetime) -> tuple[str, str]:
