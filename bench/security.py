@@ -1,7 +1,7 @@
 """What the tokens and TLS cost: bench/ingest.py and bench/campaigns.py, in one run, three ways.
 
     python bench/security.py [--before REF] [--ingest-seconds 15] [--events 60000] [--sizes 10 1000]
-                             [--rounds 2] [--only ingest|campaigns]
+                             [--rounds 2] [--only ingest|campaigns] [--explain on|off]
 
 1. before: the code at REF (default: main just before tokens landed), plaintext, no tokens;
    taken from git (`git archive`) into a temporary folder and run from there, its modules put
@@ -72,8 +72,12 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs=2, default=[10, 1000], metavar=("SMALL", "LARGE"))
     parser.add_argument("--rounds", type=int, default=2, help="runs of each kind; the best of each is compared")
     parser.add_argument("--only", choices=sorted(COMPARED), help="run one of the two benchmarks (default: both)")
+    parser.add_argument("--explain", choices=("on", "off"), default="on",
+                        help="HERALD_EXPLAIN of this checkout's runs (off: compare like with like, the before "
+                             "code records no decision steps; default on, as users run it)")
     args = parser.parse_args()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_") and k != "PYTHONPATH"}
+    after_env = {**base_env, "HERALD_EXPLAIN": args.explain}
     ingest_args = ["--seconds", str(args.ingest_seconds)]
     campaign_args = ["--events", str(args.events), "--sizes", *map(str, args.sizes)]
     small, large = args.sizes
@@ -89,8 +93,8 @@ def main() -> int:
                 if bench not in compared:
                     continue
                 runs = [("before", tree / "bench" / f"{bench}.py", extra, before_env),
-                        ("tokens", ROOT / "bench" / f"{bench}.py", extra, base_env),
-                        ("tokens+mtls", ROOT / "bench" / f"{bench}.py", [*extra, "--tls"], base_env)]
+                        ("tokens", ROOT / "bench" / f"{bench}.py", extra, after_env),
+                        ("tokens+mtls", ROOT / "bench" / f"{bench}.py", [*extra, "--tls"], after_env)]
                 # Each round in another order, so the machine's other load falls on each run alike.
                 shift = round_number % len(runs)
                 for label, script, arguments, env in runs[shift:] + runs[:shift]:
